@@ -1,0 +1,40 @@
+# spillover — developer entry points. `make test` is what CI runs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+SHELL_FILES = direnvrc spillover/shell/*.sh cron/*.sh .ci/run bench/*.sh
+
+.PHONY: install quickstart test unit e2e lint bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e . -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# One command: install, wire cron + direnv + shell hook + statusline, run the first tick, show status.
+quickstart: install
+	$(VENV)/bin/spillover install all
+	$(VENV)/bin/spillover tick
+	$(VENV)/bin/spillover status
+
+test: install lint
+	$(PY) -m pytest -q tests
+
+unit: install
+	$(PY) -m pytest -q tests --ignore=tests/e2e
+
+e2e: install
+	$(PY) -m pytest -q tests/e2e
+
+lint:
+	shellcheck -x $(wildcard $(SHELL_FILES))
+	$(PYTHON) -m compileall -q spillover tests bench
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,287 @@
+"""The command line. `main()` owns argument handling, error handling and exit codes; each command
+is one small function that wires the modules together.
+
+`check` and `statusline` run on hot paths (scripts, every status-line render), so `main()` hands
+them off before argparse or anything heavy is imported.
+"""
+
+import sys
+
+from spillover import __version__
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:
+        from spillover import fastcheck
+
+        return fastcheck.main(argv[1:])
+    if argv[:1] == ["statusline"]:
+        from spillover.sources import statusline
+
+        return statusline.main(argv[1:])
+    return _main(argv)
+
+
+class ExitCode:
+    OK, ERROR, USAGE, SPILLED, BLOCKED, STALE = 0, 1, 2, 3, 4, 5
+
+
+def _main(argv):
+    import argparse
+    import logging
+
+    from spillover.errors import SpilloverError
+
+    parser = build_parser(argparse)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s spillover: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        return args.func(args) or ExitCode.OK
+    except SpilloverError as exc:
+        print(f"spillover: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return ExitCode.OK
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser(argparse):
+    parser = argparse.ArgumentParser(
+        prog="spillover",
+        description="Keep Claude Code working past the Pro/Max usage wall: spill to OpenRouter, an API key or a gateway before the 429, and back at the reset.",
+        epilog="check exit status: 0 plan, 3 spilled, 4 blocked, 5 stale/unknown, 1 error, 2 usage",
+    )
+    parser.add_argument("--version", action="version", version=f"spillover {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def command(name, func, help):
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("tick", cmd_tick, "decide the route once and publish it (the cron job; silent on success)")
+    p.add_argument("--dry-run", action="store_true", help="print the decision, write nothing")
+    p.add_argument("--poll", action="store_true", help="read the usage endpoint now (still respects a 429 backoff)")
+
+    p = command("check", None, "exit status says the route: 0 plan, 3 spilled, 4 blocked, 5 stale")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    p = command("status", cmd_status, "buckets, sources, route and why, budget, staleness")
+    p.add_argument("--json", action="store_true", help="machine-readable")
+
+    p = command("env", cmd_env, "print the current route's environment")
+    p.add_argument("--shell", choices=("sh", "bash", "zsh", "fish"), default="sh")
+
+    p = command("config", cmd_config, "print the effective configuration (secrets masked) and where each value came from")
+    p.add_argument("--json", action="store_true")
+
+    p = command("hook", cmd_hook, "print the prompt hook for a shell (eval it in your rc file)")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+
+    for name, verb in (("install", "install"), ("uninstall", "remove")):
+        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the cron line, direnv lib, shell hook or Claude Code statusline")
+        p.add_argument("what", nargs="?", default="all", choices=("cron", "direnv", "shell", "statusline", "all"))
+        p.add_argument("--dry-run", action="store_true", help="show what would change")
+        p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
+
+    command("doctor", cmd_doctor, "check every piece and say exactly how to fix what is broken")
+
+    command("statusline", None, "Claude Code statusLine command: records rate_limits, prints one line")
+
+    p = command("simulate", cmd_simulate, "replay a trace of quota samples through the decision")
+    p.add_argument("trace", nargs="?", help="JSONL trace (the statusline's sample shape)")
+    p.add_argument("--from-history", action="store_true", help="replay what spillover recorded")
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--resume", type=float)
+    p.add_argument("--lead", type=float, metavar="MIN", help="forecast lead time in minutes")
+    p.add_argument("--cost-per-hour", type=float, default=10.0, metavar="USD", help="spill cost estimate (default 10)")
+    p.add_argument("--step", type=float, default=60.0, metavar="SEC", help="decision interval (default 60, the cron tick)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("pin", cmd_pin, "force a route for a while (the manual switch)")
+    p.add_argument("route", choices=("plan", "openrouter", "anthropic", "gateway"))
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 2h, 1d (default 5h)")
+    group.add_argument("--until-reset", action="store_true", help="until the hot bucket resets")
+    p.add_argument("--force", action="store_true", help="pin even when the target's guard fails")
+
+    command("unpin", cmd_unpin, "remove the pin")
+
+    p = command("budget", cmd_budget, "OpenRouter key and account balance, spend today / this week / this month")
+    p.add_argument("--alert-below", type=float, metavar="USD", help="exit 1 when the budget is under USD")
+    p.add_argument("--json", action="store_true")
+
+    p = command("models", cmd_models, "Anthropic models on OpenRouter with prices and context")
+    p.add_argument("--check", action="store_true", help="verify every configured model slug exists")
+    p.add_argument("--json", action="store_true")
+
+    p = command("setup", cmd_setup, "create a capped OpenRouter key for spills (needs the management key)")
+    p.add_argument("what", choices=("openrouter-key",))
+    p.add_argument("--limit", type=float, required=True, metavar="USD")
+    p.add_argument("--reset", choices=("daily", "weekly", "monthly"))
+    p.add_argument("--name", default="spillover")
+
+    p = command("history", cmd_history, "flips with reasons, time on each route, spend during spills")
+    p.add_argument("--since", default="7d", metavar="DURATION")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _config():
+    from spillover import config
+
+    cfg = config.load()
+    for warning in cfg.warnings:
+        print(f"spillover: warning: {warning}", file=sys.stderr)
+    return cfg
+
+
+def cmd_tick(args):
+    import json
+
+    from spillover import tick
+
+    cfg = _config()
+    try:
+        decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
+    except tick.Busy:
+        return ExitCode.OK  # another tick is doing the work
+    if args.dry_run:
+        print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
+                          "hot_bucket": decision.hot_bucket, "details": decision.details}, indent=1, sort_keys=True, default=str))
+    return ExitCode.OK
+
+
+def cmd_status(args):
+    from spillover import status
+
+    cfg = _config()
+    return status.show(cfg, as_json=args.json)
+
+
+def cmd_env(args):
+    import os
+
+    from spillover import paths, publish, targets
+
+    name = paths.ROUTE_FISH if args.shell == "fish" else paths.ROUTE_ENV
+    path = paths.state_path(name)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            sys.stdout.write(handle.read())
+        return ExitCode.OK
+    cfg = _config()
+    pairs = targets.route_env("plan", cfg, reason="no tick has run yet")
+    render = publish.render_fish if args.shell == "fish" else publish.render_sh
+    sys.stdout.write(render(pairs, "plan", "no tick has run yet"))
+    return ExitCode.OK
+
+
+def cmd_config(args):
+    import json
+
+    from spillover import config
+    from spillover.redact import mask
+
+    cfg = _config()
+    rows = []
+    for key in config.KEYS:
+        value = cfg.values[key.attr]
+        shown = mask(value) if key.secret and value else value
+        if isinstance(shown, tuple):
+            shown = ",".join(shown)
+        rows.append({"key": key.name, "value": "" if shown is None else shown, "from": cfg.origin[key.name], "help": key.help})
+    if args.json:
+        print(json.dumps({"config_file": cfg.path, "keys": rows}, indent=1))
+        return ExitCode.OK
+    print(f"config file: {cfg.path}")
+    width = max(len(r["key"]) for r in rows)
+    for r in rows:
+        value = r["value"] if r["value"] != "" else "-"
+        print(f"  {r['key']:<{width}}  {str(value):<32}  ({r['from']})")
+    return ExitCode.OK
+
+
+def cmd_hook(args):
+    from spillover import shellhooks
+
+    sys.stdout.write(shellhooks.snippet(args.shell))
+    return ExitCode.OK
+
+
+def cmd_install(args):
+    from spillover import install
+
+    return install.install(args)
+
+
+def cmd_uninstall(args):
+    from spillover import install
+
+    return install.uninstall(args)
+
+
+def cmd_doctor(args):
+    from spillover import doctor
+
+    return doctor.run()
+
+
+def cmd_simulate(args):
+    from spillover import simulate
+
+    return simulate.run(args)
+
+
+def cmd_pin(args):
+    from spillover import pins
+
+    return pins.pin(_config(), args)
+
+
+def cmd_unpin(args):
+    from spillover import pins
+
+    return pins.unpin()
+
+
+def cmd_budget(args):
+    from spillover import budget
+
+    return budget.run(_config(), args)
+
+
+def cmd_models(args):
+    from spillover import budget
+
+    return budget.models(_config(), args)
+
+
+def cmd_setup(args):
+    from spillover import budget
+
+    return budget.setup_key(_config(), args)
+
+
+def cmd_history(args):
+    from spillover import history
+
+    return history.run(args)

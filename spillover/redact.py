@@ -1,0 +1,27 @@
+"""Secrets never reach output, logs or notifications: `sk-or-v1-…890`."""
+
+import re
+
+_SECRET = re.compile(
+    r"(sk-or-v1-|sk-ant-(?:api\d+|oat\d+|ort\d+|admin\d+)-|sk-ant-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"
+)
+
+
+def mask(secret):
+    """Show a key the way OpenRouter labels them: prefix, ellipsis, last three characters."""
+    if not secret:
+        return "(not set)"
+    m = re.match(r"(sk-or-v1-|sk-ant-[a-z]+\d*-|sk-)", secret)
+    prefix = m.group(1) if m else ""
+    tail = secret[-3:] if len(secret) > len(prefix) + 6 else ""
+    return f"{prefix}…{tail}"
+
+
+def redact(text, secrets=()):
+    """Remove every known secret and anything that looks like a key or bearer token from `text`."""
+    text = str(text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, mask(secret))
+    return _SECRET.sub(lambda m: mask(m.group(0)) if not m.group(0).lower().startswith("bearer") else "Bearer …", text)

@@ -1,0 +1,211 @@
+"""The OAuth usage endpoint (design §4.1): read-only, rarely, never refreshing the token.
+
+Claude Code owns the token: refreshing it here would rotate the refresh token under Claude Code's
+feet and log it out. An expired token makes the plan quota "unknown" until Claude Code runs again.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from spillover.errors import SourceError
+from spillover.policy import Sample
+
+BETA = "oauth-2025-04-20"
+FALLBACK_CLIENT_VERSION = "2.1.0"
+EXPIRY_MARGIN = 300  # seconds; Claude Code itself treats a token this close to expiry as expired
+KEYCHAIN_SERVICE = "Claude Code-credentials"
+FLAT_BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet")
+# limits[] kinds -> bucket; weekly_scoped is resolved by its model's display name.
+LIMIT_KINDS = {"session": "five_hour", "weekly_all": "seven_day"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_token: str
+    expires_at: float | None  # epoch seconds
+    scopes: tuple
+    subscription: str | None
+    origin: str  # file path or "macOS keychain"
+
+    def expired(self, now):
+        return self.expires_at is not None and now >= self.expires_at - EXPIRY_MARGIN
+
+
+def _parse_credentials(text, origin):
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise SourceError(f"{origin}: not valid JSON", kind="auth") from None
+    oauth = data.get("claudeAiOauth") if isinstance(data, dict) else None
+    if not isinstance(oauth, dict) or not isinstance(oauth.get("accessToken"), str) or not oauth["accessToken"]:
+        raise SourceError(f"{origin}: no claudeAiOauth.accessToken (log in with `claude`, then /login)", kind="auth")
+    expires = oauth.get("expiresAt")
+    scopes = oauth.get("scopes") if isinstance(oauth.get("scopes"), list) else []
+    return Credentials(
+        access_token=oauth["accessToken"],
+        expires_at=float(expires) / 1000 if isinstance(expires, (int, float)) else None,
+        scopes=tuple(str(s) for s in scopes),
+        subscription=oauth.get("subscriptionType") if isinstance(oauth.get("subscriptionType"), str) else None,
+        origin=origin,
+    )
+
+
+def credential_files(claude_dirs):
+    return [os.path.join(d, ".credentials.json") for d in claude_dirs]
+
+
+def load_credentials(claude_dirs):
+    """Credentials from the first `.credentials.json`, else (on macOS) the keychain item."""
+    for path in credential_files(claude_dirs):
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    return _parse_credentials(handle.read(), path)
+            except OSError as exc:
+                raise SourceError(f"{path}: cannot be read ({exc.strerror})", kind="auth") from None
+    if sys.platform == "darwin":
+        try:
+            out = subprocess.run(
+                ["/usr/bin/security", "find-generic-password", "-s", KEYCHAIN_SERVICE, "-w"],
+                capture_output=True, text=True, timeout=5, check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            out = None
+        if out is not None and out.returncode == 0 and out.stdout.strip():
+            return _parse_credentials(out.stdout.strip(), "macOS keychain")
+    where = " or ".join(credential_files(claude_dirs))
+    raise SourceError(f"no Claude Code credentials in {where} (run `claude` and log in)", kind="auth")
+
+
+def claude_version():
+    """The installed Claude Code version for the User-Agent (the endpoint throttles other agents)."""
+    from shutil import which
+
+    exe = which("claude")
+    if exe:
+        try:
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5, check=False)
+            word = out.stdout.split()[0] if out.stdout.split() else ""
+            if word[:1].isdigit():
+                return word
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return FALLBACK_CLIENT_VERSION
+
+
+def parse_time(value):
+    """ISO-8601 (`…+00:00` or `…Z`), epoch seconds, epoch milliseconds, or a numeric string → epoch seconds."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    else:
+        return None
+    if number != number or number <= 0:
+        return None
+    return number / 1000 if number > 1e11 else number  # milliseconds look like the year 5000+
+
+
+def percent(value, *, fraction_ok=False):
+    """A utilization as percent 0-100 (a bit over 100 is kept: the headers report 1.02).
+
+    The endpoint speaks percent; a lying server that sends a fraction (0.42) is recognised only
+    when every bucket of the answer is ≤ 1, which the caller decides (fraction_ok).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if number != number or number < 0 or number > 1000:
+        return None
+    if fraction_ok:
+        number *= 100
+    return min(number, 150.0)
+
+
+def parse_usage(data, observed_at, source="oauth"):
+    """Samples from a usage answer: the flat buckets and the newer `limits[]` array.
+
+    Raises SourceError when the answer has no recognisable bucket at all (a lying server).
+    """
+    if not isinstance(data, dict):
+        raise SourceError("usage endpoint: answer is not a JSON object")
+    raw = []  # (bucket, utilization, resets_at)
+    for bucket in FLAT_BUCKETS:
+        entry = data.get(bucket)
+        if isinstance(entry, dict) and entry.get("utilization") is not None:
+            raw.append((bucket, entry.get("utilization"), entry.get("resets_at")))
+    limits = data.get("limits")
+    if isinstance(limits, list):
+        for entry in limits:
+            if not isinstance(entry, dict):
+                continue
+            bucket = LIMIT_KINDS.get(entry.get("kind"))
+            if entry.get("kind") == "weekly_scoped":
+                scope = entry.get("scope") if isinstance(entry.get("scope"), dict) else {}
+                model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
+                name = str(model.get("display_name") or model.get("id") or "").lower()
+                bucket = "seven_day_opus" if "opus" in name else "seven_day_sonnet" if "sonnet" in name else None
+            value = entry.get("percent", entry.get("utilization"))
+            if bucket and value is not None and bucket not in {b for b, _, _ in raw}:
+                raw.append((bucket, value, entry.get("resets_at")))
+    numbers = [v for _, v, _ in raw if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    # Percent is the contract; all-fractional answers with a non-integer value are a fraction.
+    fraction = bool(numbers) and all(0 <= v <= 1 for v in numbers) and any(0 < v < 1 for v in numbers)
+    samples, problems = [], []
+    for bucket, value, resets in raw:
+        pct = percent(value, fraction_ok=fraction)
+        if pct is None:
+            problems.append(f"{bucket}.utilization={value!r} is not a number")
+            continue
+        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets)))
+    if not samples:
+        if problems:
+            raise SourceError("usage endpoint: " + "; ".join(problems))
+        if not any(k in data for k in FLAT_BUCKETS + ("limits",)):
+            raise SourceError("usage endpoint: answer has none of five_hour, seven_day, limits")
+    return samples
+
+
+def fetch(cfg, now=None):
+    """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials)."""
+    from spillover import http
+
+    now = time.time() if now is None else now
+    creds = load_credentials(cfg.claude_dirs)
+    if creds.expired(now):
+        raise SourceError(
+            "Claude Code's OAuth token expired; spillover never refreshes it: run `claude` once to renew it",
+            kind="expired",
+        )
+    if creds.scopes and "user:profile" not in creds.scopes:
+        raise SourceError("the OAuth token lacks the user:profile scope needed to read usage (run `claude` and /login)", kind="auth")
+    headers = {
+        "Authorization": f"Bearer {creds.access_token}",
+        "anthropic-beta": BETA,
+        "User-Agent": f"claude-code/{claude_version()}",
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    _, _, data = http.get_json(
+        cfg.usage_url, headers=headers, timeout=cfg.timeout, secrets=(creds.access_token,) + cfg.secrets, name="usage endpoint"
+    )
+    samples = parse_usage(data, now)
+    extra = data.get("extra_usage") if isinstance(data, dict) and isinstance(data.get("extra_usage"), dict) else None
+    return samples, extra, creds

@@ -1,0 +1,166 @@
+"""`spillover status`: what spillover knows and why it routes the way it does."""
+
+import json
+import time
+
+from spillover import fastcheck, paths, policy, publish
+from spillover.targets.openrouter import money
+
+
+def ago(seconds):
+    if seconds is None:
+        return "never"
+    seconds = max(0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m ago"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h ago"
+    return f"{seconds / 86400:.1f}d ago"
+
+
+def until(seconds):
+    if seconds is None:
+        return "-"
+    if seconds <= 0:
+        return "passed"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600:.0f}h{(seconds % 3600) / 60:02.0f}m"
+    return f"{seconds / 86400:.1f}d"
+
+
+def clock(epoch):
+    return None if epoch is None else time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(epoch))
+
+
+def collect(cfg, now=None):
+    """Everything status shows, as one JSON-ready dict."""
+    now = time.time() if now is None else now
+    code, summary = fastcheck.read(now)
+    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
+    details = state.get("details") or {}
+    states = details.get("states") or {}
+    forecasts = details.get("forecasts") or {}
+    buckets = []
+    for name, data in (state.get("buckets") or {}).items():
+        entry = {
+            "bucket": name,
+            "percent": data.get("percent"),
+            "resets_at": data.get("resets_at"),
+            "resets_in_seconds": None if data.get("resets_at") is None else round(data["resets_at"] - now),
+            "source": data.get("source"),
+            "observed_at": data.get("observed_at"),
+            "age_seconds": None if data.get("observed_at") is None else round(now - data["observed_at"]),
+            "state": (states.get(name) or {}).get("state"),
+            "why": (states.get(name) or {}).get("why"),
+            "wall": data.get("wall", False),
+        }
+        fc = forecasts.get(name)
+        if fc:
+            entry["forecast"] = fc
+            if fc.get("wall_at"):
+                entry["wall_in_minutes"] = round((fc["wall_at"] - now) / 60, 1)
+        buckets.append(entry)
+    order = {b: i for i, b in enumerate(policy.BUCKETS)}
+    buckets.sort(key=lambda e: order.get(e["bucket"], 99))
+    budget = state.get("budget") or {}
+    sources = state.get("sources") or {}
+    oauth = sources.get("oauth") or {}
+    return {
+        "route": summary.get("route"),
+        "status": summary.get("status"),
+        "exit": code,
+        "reason": state.get("reason") if code != fastcheck.STALE else summary.get("reason"),
+        "route_reason": state.get("route_reason"),
+        "route_since": state.get("route_since"),
+        "decided_at": state.get("decided_at"),
+        "stale": summary.get("stale", True),
+        "pin": state.get("pin"),
+        "pin_ignored": details.get("pin_ignored"),
+        "buckets": buckets,
+        "weekly_walls": details.get("weekly_walls") or [],
+        "targets": details.get("targets") or [],
+        "budget": {
+            "key": budget.get("key"),
+            "credits": budget.get("credits"),
+            "fetched_at": budget.get("fetched_at"),
+            "error": budget.get("error"),
+        },
+        "sources": sources,
+        "oauth_backoff_until": oauth.get("backoff_until") if (oauth.get("backoff_until") or 0) > now else None,
+        "extra_usage": state.get("extra_usage"),
+        "problems": state.get("problems") or [],
+        "thresholds": state.get("thresholds") or {"threshold": cfg.threshold, "resume": cfg.resume},
+        "state_dir": paths.state_dir(),
+        "config_file": cfg.path,
+    }
+
+
+def show(cfg, as_json=False, out=None):
+    import sys
+
+    out = out or sys.stdout
+    now = time.time()
+    data = collect(cfg, now)
+    if as_json:
+        out.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+        return 0
+    w = out.write
+    route = data["route"] or "unknown"
+    pin = data["pin"]
+    pinned = ""
+    if pin and pin.get("honoured"):
+        pinned = f"  [pinned to {pin['route']}" + (f" until {clock(pin['until'])}" if pin.get("until") else "") + "]"
+    w(f"route   {route} ({data['status']}){pinned}\n")
+    w(f"why     {data['reason'] or '-'}\n")
+    if data["route_since"]:
+        w(f"since   {clock(data['route_since'])} ({ago(now - data['route_since'])}): {data['route_reason'] or '-'}\n")
+    if data["pin_ignored"]:
+        w(f"pin     ignored: {data['pin_ignored']}\n")
+    decided = data["decided_at"]
+    w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the cron tick running? (spillover doctor)" if data["stale"] else "") + "\n")
+    w("\nbucket             used   resets in  source       age     state\n")
+    if not data["buckets"]:
+        w("  (no readings yet)\n")
+    for b in data["buckets"]:
+        pct = "-" if b["percent"] is None else f"{b['percent']:.0f}%"
+        extra = ""
+        if b.get("wall_in_minutes") is not None:
+            extra = f"  wall in ~{b['wall_in_minutes']:.0f} min"
+        w(f"  {b['bucket']:<16} {pct:>5}   {until(b['resets_in_seconds']):>9}  {b['source'] or '-':<11} {ago(b['age_seconds']):>8}  {b['state'] or '-'}{extra}\n")
+    for wall in data["weekly_walls"]:
+        w(f"  ⚠ {wall} is at the wall: spillover does not spill on weekly walls unless SPILLOVER_WEEKLY=spill or you pin\n")
+    w("\ntargets\n")
+    if not data["targets"]:
+        w("  (none evaluated yet)\n")
+    for t in data["targets"]:
+        w(f"  {'✔' if t['healthy'] else '✖'} {t['name']:<11} {t['reason']}\n")
+    key = (data["budget"] or {}).get("key")
+    if key:
+        remaining = "unlimited" if key.get("limit_remaining") is None else money(key["limit_remaining"])
+        w(f"  openrouter key: remaining {remaining}, spent today {money(key.get('usage_daily'))}, this month {money(key.get('usage_monthly'))}"
+          f" (as of {ago(now - data['budget']['fetched_at']) if data['budget'].get('fetched_at') else 'never'})\n")
+    w("\nsources\n")
+    for name, rec in sorted((data["sources"] or {}).items()):
+        if rec.get("error"):
+            line = f"✖ {rec['error']}"
+        else:
+            line = f"✔ ok, last read {ago(now - rec['last_ok_at'])}" if rec.get("last_ok_at") else "✔ ok"
+        if name == "oauth":
+            if data["oauth_backoff_until"]:
+                line += f"; backing off until {clock(data['oauth_backoff_until'])}"
+            elif rec.get("due"):
+                line += f"; next poll: {rec['due']}"
+        if name == "transcripts" and rec.get("last_activity"):
+            line += f"; last activity {ago(now - rec['last_activity'])}"
+        w(f"  {name:<11} {line}\n")
+    extra = data["extra_usage"] or {}
+    if extra.get("enabled") is not None:
+        on = "on: Claude Code continues on Anthropic usage credits at a wall" if extra["enabled"] else f"off ({extra.get('reason') or 'disabled'})"
+        w(f"  usage credits {on}; SPILLOVER_EXTRA_USAGE={cfg.extra_usage}\n")
+    for problem in data["problems"]:
+        w(f"\n⚠ {problem}\n")
+    return 0

@@ -1,0 +1,230 @@
+"""OpenRouter (design §5): the key's budget (`GET /key`), the account balance (`GET /credits`,
+management key only), the model catalog (`GET /models`) and capped key creation (`POST /keys`).
+
+Every function returns plain data; `guard()` is the pure budget check the decision relies on.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from spillover.errors import SourceError
+from spillover.policy import TargetHealth
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    label: str
+    limit: float | None
+    limit_remaining: float | None
+    limit_reset: str | None
+    usage: float | None
+    usage_daily: float | None
+    usage_weekly: float | None
+    usage_monthly: float | None
+    is_free_tier: bool
+    is_management_key: bool
+    expires_at: float | None
+    disabled: bool = False
+
+    def to_json(self):
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Credits:
+    total_credits: float
+    total_usage: float
+
+    @property
+    def balance(self):
+        return self.total_credits - self.total_usage
+
+
+def _number(data, name, *, required=False):
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SourceError(f"OpenRouter /key: field {name}={value!r} is not a number")
+    return float(value)
+
+
+def _time(value):
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_key(payload):
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise SourceError("OpenRouter /key: answer has no data object")
+    reset = data.get("limit_reset")
+    return KeyInfo(
+        label=str(data.get("label") or ""),
+        limit=_number(data, "limit"),
+        limit_remaining=_number(data, "limit_remaining"),
+        limit_reset=reset if isinstance(reset, str) else None,
+        usage=_number(data, "usage"),
+        usage_daily=_number(data, "usage_daily"),
+        usage_weekly=_number(data, "usage_weekly"),
+        usage_monthly=_number(data, "usage_monthly"),
+        is_free_tier=bool(data.get("is_free_tier", False)),
+        is_management_key=bool(data.get("is_management_key", data.get("is_provisioning_key", False))),
+        expires_at=_time(data.get("expires_at")),
+        disabled=bool(data.get("disabled", False)),
+    )
+
+
+def parse_credits(payload, key=None):
+    """Credits, or None when the balance is unknown (a 0/0 answer to a normal key, design §5)."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise SourceError("OpenRouter /credits: answer has no data object")
+    total, used = data.get("total_credits"), data.get("total_usage")
+    for name, value in (("total_credits", total), ("total_usage", used)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SourceError(f"OpenRouter /credits: field {name}={value!r} is not a number")
+    if total == 0 and used == 0 and (key is None or (key.usage or 0) > 0 or not key.is_management_key):
+        return None
+    return Credits(float(total), float(used))
+
+
+def _headers(key):
+    return {"Authorization": f"Bearer {key}", "Accept": "application/json", "X-Title": "spillover"}
+
+
+def fetch_key(cfg, session=None):
+    from spillover import http
+
+    _, _, payload = http.get_json(
+        f"{cfg.openrouter_api_url}/key", headers=_headers(cfg.openrouter_key), timeout=cfg.timeout,
+        secrets=cfg.secrets, name="OpenRouter /key", session=session,
+    )
+    return parse_key(payload)
+
+
+def fetch_credits(cfg, key=None, session=None):
+    """The account balance with the management key; None when unknown (no key, 403, 0/0)."""
+    from spillover import http
+
+    if not cfg.openrouter_management_key:
+        return None
+    try:
+        _, _, payload = http.get_json(
+            f"{cfg.openrouter_api_url}/credits", headers=_headers(cfg.openrouter_management_key), timeout=cfg.timeout,
+            secrets=cfg.secrets, name="OpenRouter /credits", session=session,
+        )
+    except SourceError as exc:
+        if exc.status == 403:
+            return None  # not a management key after all: balance unknown
+        raise
+    return parse_credits(payload, key)
+
+
+def fetch_models(cfg, session=None):
+    """Anthropic models in the catalog: [{id, name, prompt, completion, context_length}] ($/token as floats)."""
+    from spillover import http
+
+    _, _, payload = http.get_json(
+        f"{cfg.openrouter_api_url}/models", headers={"Accept": "application/json"}, timeout=max(cfg.timeout, 10),
+        secrets=cfg.secrets, name="OpenRouter /models", session=session,
+    )
+    items = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise SourceError("OpenRouter /models: answer has no data list")
+    models = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
+        try:
+            prompt = float(pricing.get("prompt"))
+            completion = float(pricing.get("completion"))
+        except (TypeError, ValueError):
+            prompt = completion = None
+        context = item.get("context_length")
+        models.append({
+            "id": item["id"],
+            "name": str(item.get("name") or item["id"]),
+            "prompt": prompt,
+            "completion": completion,
+            "context_length": context if isinstance(context, int) and not isinstance(context, bool) else None,
+        })
+    return models
+
+
+def create_key(cfg, *, name, limit, reset, session=None):
+    """POST /keys with the management key: a new inference key capped server-side. Returns (key, data)."""
+    import requests
+
+    from spillover import http
+    from spillover.redact import redact
+
+    body = {"name": name, "limit": limit}
+    if reset:
+        body["limit_reset"] = reset
+    try:
+        response = (session or requests).post(
+            f"{cfg.openrouter_api_url}/keys", json=body, headers=_headers(cfg.openrouter_management_key), timeout=cfg.timeout,
+        )
+    except requests.exceptions.RequestException as exc:
+        raise SourceError(f"OpenRouter /keys: {redact(exc.__class__.__name__)}", kind="unavailable") from None
+    if response.status_code >= 400:
+        message = http._error_message(response.text) or ""
+        raise SourceError(f"OpenRouter /keys: HTTP {response.status_code}: {redact(message, cfg.secrets)[:200]}", status=response.status_code)
+    try:
+        payload = response.json()
+    except ValueError:
+        raise SourceError("OpenRouter /keys: answer is not JSON") from None
+    key = payload.get("key") if isinstance(payload, dict) else None
+    if not isinstance(key, str) or not key.startswith("sk-or-"):
+        raise SourceError("OpenRouter /keys: answer has no key")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    return key, data
+
+
+def money(value):
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def guard(cfg, key, credits, error=None, now=None):
+    """TargetHealth of OpenRouter from the fetched budget: a pure function of its inputs."""
+    if not cfg.openrouter_key:
+        return TargetHealth("openrouter", False, "OPENROUTER_API_KEY is not set")
+    if error is not None:
+        return TargetHealth("openrouter", False, str(error))
+    if key is None:
+        return TargetHealth("openrouter", False, "key budget unknown (no answer from /key yet)")
+    floor = cfg.min_balance
+    if key.is_management_key:
+        return TargetHealth("openrouter", False, "OPENROUTER_API_KEY is a management key; it cannot run inference")
+    if key.disabled:
+        return TargetHealth("openrouter", False, "the key is disabled on OpenRouter")
+    if key.expires_at is not None and now is not None and now >= key.expires_at:
+        return TargetHealth("openrouter", False, f"the key expired at {datetime.utcfromtimestamp(key.expires_at):%Y-%m-%d %H:%M} UTC")
+    details = {"usage_daily": key.usage_daily, "usage_monthly": key.usage_monthly, "limit_reset": key.limit_reset}
+    remaining = key.limit_remaining
+    if remaining is not None and remaining < floor:
+        window = f" ({key.limit_reset})" if key.limit_reset else ""
+        return TargetHealth("openrouter", False, f"key remaining {money(remaining)}{window} < floor {money(floor)}", remaining, details)
+    balance = credits.balance if credits is not None else None
+    if balance is not None and balance < floor:
+        return TargetHealth("openrouter", False, f"account balance {money(balance)} < floor {money(floor)}", balance, details)
+    if cfg.daily_cap is not None and key.usage_daily is not None and key.usage_daily >= cfg.daily_cap:
+        return TargetHealth("openrouter", False, f"spent {money(key.usage_daily)} today ≥ daily cap {money(cfg.daily_cap)}", remaining, details)
+    if cfg.monthly_cap is not None and key.usage_monthly is not None and key.usage_monthly >= cfg.monthly_cap:
+        return TargetHealth(
+            "openrouter", False, f"spent {money(key.usage_monthly)} this month ≥ monthly cap {money(cfg.monthly_cap)}", remaining, details
+        )
+    parts = ["key unlimited" if remaining is None else f"key remaining {money(remaining)}"]
+    if balance is not None:
+        parts.append(f"balance {money(balance)}")
+    if key.usage_daily is not None:
+        parts.append(f"spent today {money(key.usage_daily)}")
+    budget = min(v for v in (remaining, balance) if v is not None) if (remaining, balance) != (None, None) else None
+    return TargetHealth("openrouter", True, ", ".join(parts), budget, details)

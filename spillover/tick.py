@@ -1,0 +1,421 @@
+"""One tick: lock → config → signals → decide → publish. Run by cron every minute.
+
+Nothing here flips the route on its own: `policy.decide` does, from what the sources report. A
+source that fails is recorded in state.json (with its redacted error) and its last good data is
+kept; the route file is only ever replaced, never deleted.
+"""
+
+import fcntl
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from spillover import paths, policy, publish, samples, targets
+from spillover.errors import SourceError
+from spillover.policy import Pin, Previous, Sample, Signals, TargetHealth
+
+log = logging.getLogger("spillover")
+
+STATE_VERSION = 1
+BUDGET_MAX_AGE = 600  # seconds a budget snapshot may be reused while /key is unreachable
+BUDGET_IDLE_EVERY = 600  # seconds between budget reads while nowhere near a wall
+HISTORY_WINDOW = policy.FORECAST_WINDOW + 60
+
+
+class Busy(Exception):
+    """Another tick holds the lock."""
+
+
+class Lock:
+    """Non-blocking fcntl.flock on the state dir's lock file; released when the process dies."""
+
+    def __init__(self, state_dir):
+        self.path = os.path.join(state_dir, paths.LOCK)
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise Busy() from None
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+# --- previous state ---------------------------------------------------------------------------
+
+
+def load_state(state_dir):
+    """(state dict, problem or None). A damaged state.json is recovered from route.env's header."""
+    path = os.path.join(state_dir, paths.STATE_JSON)
+    data = publish.read_json(path, default=None)
+    if isinstance(data, dict) and data.get("version") == STATE_VERSION:
+        return data, None
+    problem = None
+    if os.path.exists(path):
+        problem = "state.json was unreadable and has been rebuilt"
+    route = route_from_file(state_dir) or "plan"
+    return {"version": STATE_VERSION, "route": route}, problem
+
+
+def route_from_file(state_dir):
+    try:
+        with open(os.path.join(state_dir, paths.ROUTE_ENV), encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("# route: "):
+                    return line[len("# route: "):].strip()
+    except OSError:
+        pass
+    return None
+
+
+def previous(state):
+    return Previous(
+        route=state.get("route", "plan"),
+        since=state.get("route_since"),
+        hot_bucket=state.get("hot_bucket"),
+        reason=state.get("route_reason", ""),
+    )
+
+
+def stored_samples(state):
+    out = []
+    for bucket, data in (state.get("buckets") or {}).items():
+        try:
+            out.append(Sample.from_json(bucket, data))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def load_pin(state_dir, now):
+    data = publish.read_json(os.path.join(state_dir, paths.PIN_JSON))
+    if not isinstance(data, dict) or data.get("route") not in ("plan",) + targets_names():
+        return None
+    pin = Pin(data["route"], data.get("until"), bool(data.get("force")), data.get("set_at"))
+    return pin if pin.active(now) else None
+
+
+def targets_names():
+    return policy.TARGETS
+
+
+def spill_intervals(state_dir):
+    """(start, end) of every period spent on a spill target, from history.jsonl (end None: still)."""
+    intervals, start = [], None
+    for rec in publish.read_jsonl(os.path.join(state_dir, paths.HISTORY_JSONL)):
+        at, route = rec.get("at"), rec.get("route")
+        if not isinstance(at, (int, float)):
+            continue
+        if route in policy.TARGETS and start is None:
+            start = at
+        elif route not in policy.TARGETS and start is not None:
+            intervals.append((start, at))
+            start = None
+    if start is not None:
+        intervals.append((start, None))
+    return intervals
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def _source_record(old, *, ok, now, error=None, kind=None, **extra):
+    rec = dict(old or {})
+    rec["last_attempt_at"] = now
+    if ok:
+        rec.update(ok=True, last_ok_at=now, error=None, kind=None, failures=0)
+    else:
+        rec.update(ok=False, error=error, kind=kind, failures=int(rec.get("failures") or 0) + 1)
+    rec.update(extra)
+    return rec
+
+
+def poll_oauth(cfg, state, merged, prev, now, active, force=False):
+    """Call the usage endpoint when due. Returns (samples, extra_usage, source record)."""
+    rec = dict((state.get("sources") or {}).get("oauth") or {})
+    due, why = policy.oauth_due(
+        now,
+        last_attempt_at=rec.get("last_attempt_at"),
+        backoff_until=rec.get("backoff_until"),
+        five_hour=merged.get(policy.FIVE_HOUR),
+        policy=policy.Policy.from_config(cfg),
+        poll_seconds=cfg.poll_minutes * 60,
+        spilled=prev.route in policy.TARGETS,
+        active=active,
+    )
+    if rec.get("kind") == "expired" and not force:
+        # An expired token stays expired until Claude Code renews the credentials file.
+        from spillover.sources import oauth
+
+        mtime = max((os.path.getmtime(p) for p in oauth.credential_files(cfg.claude_dirs) if os.path.exists(p)), default=0)
+        if mtime <= (rec.get("last_attempt_at") or 0):
+            rec["due"] = "waiting for Claude Code to renew its token"
+            return [], None, rec
+        due = True
+    if not due and not force:
+        rec["due"] = why
+        return [], None, rec
+    from spillover.sources import oauth
+
+    try:
+        got, extra, _ = oauth.fetch(cfg, now)
+    except SourceError as exc:
+        step = int(rec.get("failures") or 0)
+        rec = _source_record(rec, ok=False, now=now, error=str(exc), kind=exc.kind, status=exc.status)
+        if exc.kind in ("expired", "auth"):
+            rec["backoff_until"] = None
+        else:
+            kind = "rate_limited" if exc.status == 429 else "error"
+            rec["backoff_until"] = now + policy.backoff_seconds(step, kind, exc.retry_after)
+        rec["due"] = why
+        return [], None, rec
+    rec = _source_record(rec, ok=True, now=now, backoff_until=None, status=200, due=why)
+    return got, extra, rec
+
+
+def read_budget(cfg, state, now, need):
+    """OpenRouter's key budget and balance, reusing a recent snapshot when not needed or unreachable."""
+    from spillover.targets import openrouter
+
+    cache = dict((state.get("budget") or {}))
+    fresh_enough = cache.get("fetched_at") and now - cache["fetched_at"] < BUDGET_IDLE_EVERY
+    if not need and fresh_enough and cache.get("error") is None:
+        return cache
+    try:
+        key = openrouter.fetch_key(cfg)
+        try:
+            credits = openrouter.fetch_credits(cfg, key)
+            credits_error = None
+        except SourceError as exc:
+            credits, credits_error = None, str(exc)
+    except SourceError as exc:
+        cache.update(error=str(exc), error_kind=exc.kind, error_status=exc.status, attempted_at=now)
+        return cache
+    return {
+        "fetched_at": now,
+        "attempted_at": now,
+        "key": key.to_json(),
+        "credits": None if credits is None else {"total_credits": credits.total_credits, "total_usage": credits.total_usage},
+        "credits_error": credits_error,
+        "error": None,
+    }
+
+
+def openrouter_health(cfg, budget, now):
+    from spillover.targets import openrouter
+
+    if not cfg.openrouter_key:
+        return openrouter.guard(cfg, None, None)
+    key = credits = None
+    if budget.get("key"):
+        key = openrouter.KeyInfo(**budget["key"])
+    if budget.get("credits"):
+        credits = openrouter.Credits(**budget["credits"])
+    error = budget.get("error")
+    if error:
+        transient = budget.get("error_kind") == "unavailable" or (budget.get("error_status") or 0) >= 500 or budget.get("error_status") == 429
+        age = now - (budget.get("fetched_at") or 0)
+        if transient and key is not None and age < BUDGET_MAX_AGE:
+            health = openrouter.guard(cfg, key, credits, now=now)
+            return TargetHealth(health.name, health.healthy, f"{health.reason} (as of {age / 60:.0f} min ago; {error})", health.remaining, health.details)
+        return openrouter.guard(cfg, key, credits, error=error, now=now)
+    return openrouter.guard(cfg, key, credits, now=now)
+
+
+def gateway_health(cfg):
+    ok, why = targets.configured("gateway", cfg)
+    if not ok:
+        return TargetHealth("gateway", False, why)
+    if cfg.gateway_health_url:
+        import requests
+
+        try:
+            response = requests.get(cfg.gateway_health_url, timeout=cfg.timeout, allow_redirects=False)
+            if not 200 <= response.status_code < 300:
+                return TargetHealth("gateway", False, f"health check answered HTTP {response.status_code}")
+        except requests.exceptions.RequestException:
+            return TargetHealth("gateway", False, f"health check {cfg.gateway_health_url} did not answer")
+        return TargetHealth("gateway", True, "health check passed")
+    return TargetHealth("gateway", True, f"configured ({cfg.gateway_base_url})")
+
+
+def anthropic_health(cfg):
+    from spillover.redact import mask
+
+    ok, why = targets.configured("anthropic", cfg)
+    return TargetHealth("anthropic", ok, f"API key {mask(cfg.anthropic_key)}" if ok else why)
+
+
+# --- the tick ---------------------------------------------------------------------------------
+
+
+def _extra_usage(cfg, oauth_extra, state):
+    """Whether Anthropic's own usage credits carry the plan past a wall (None: unknown)."""
+    from spillover.sources import claude_json
+
+    info = dict(claude_json.extra_usage(cfg))
+    if isinstance(oauth_extra, dict) and isinstance(oauth_extra.get("is_enabled"), bool):
+        info.update(enabled=oauth_extra["is_enabled"], source="oauth")
+    elif info.get("enabled") is None and isinstance(state.get("extra_usage"), dict):
+        return state["extra_usage"]
+    return info
+
+
+def run(cfg, *, now=None, dry_run=False, force_poll=False):
+    """One tick. Returns (decision, state dict, changed). Raises Busy when another tick runs."""
+    now = time.time() if now is None else now
+    state_dir = publish.ensure_state_dir()
+    with Lock(state_dir):
+        return _run_locked(cfg, state_dir, now, dry_run, force_poll)
+
+
+def _run_locked(cfg, state_dir, now, dry_run, force_poll):
+    state, problem = load_state(state_dir)
+    problems = [problem] if problem else []
+    prev = previous(state)
+    sources = dict(state.get("sources") or {})
+    samples_path = os.path.join(state_dir, paths.SAMPLES_JSONL)
+    enabled = set(cfg.sources)
+
+    # Local signals first: they are free and decide whether the network is needed.
+    fresh = []
+    activity = None
+    if "statusline" in enabled:
+        fresh += [s for s in samples.read(samples_path, since=now - cfg.fresh_seconds) if s.source == "statusline"]
+    if "transcripts" in enabled:
+        from spillover.sources import transcripts
+
+        result = transcripts.scan(cfg.claude_dirs, state_dir, now, spill_intervals(state_dir))
+        fresh += result.samples
+        activity = result.last_activity
+        sources["transcripts"] = {
+            "ok": not result.problems, "error": "; ".join(result.problems) or None,
+            "last_attempt_at": now, "last_activity": activity, "walls": len(result.samples),
+        }
+    statusline_times = [s.observed_at for s in fresh if s.source == "statusline"]
+    if statusline_times:
+        activity = max(activity or 0, max(statusline_times))
+    merged = policy.merge(stored_samples(state) + fresh)
+    active = activity is not None and now - activity < cfg.poll_minutes * 60
+
+    # Network and the meter command, concurrently: a tick is as slow as its slowest source.
+    pin = load_pin(state_dir, now)
+    near = any(s.percent >= cfg.resume for s in merged.values() if s.bucket in policy.HOT)
+    need_budget = prev.route != "plan" or pin is not None or near
+    jobs = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        if "oauth" in enabled:
+            jobs["oauth"] = pool.submit(poll_oauth, cfg, state, merged, prev, now, active, force_poll)
+        if "command" in enabled and cfg.meter_command:
+            from spillover.sources import command
+
+            jobs["command"] = pool.submit(command.fetch, cfg, now)
+        if "openrouter" in cfg.targets and cfg.openrouter_key:
+            jobs["budget"] = pool.submit(read_budget, cfg, state, now, need_budget)
+        if "gateway" in cfg.targets:
+            jobs["gateway"] = pool.submit(gateway_health, cfg)
+
+    oauth_extra = None
+    network = []
+    if "oauth" in jobs:
+        got, oauth_extra, sources["oauth"] = jobs["oauth"].result()
+        network += got
+    if "command" in jobs:
+        try:
+            got = jobs["command"].result()
+            sources["command"] = _source_record(sources.get("command"), ok=True, now=now)
+            network += got
+        except SourceError as exc:
+            sources["command"] = _source_record(sources.get("command"), ok=False, now=now, error=str(exc), kind=exc.kind)
+    for source in {s.source for s in network}:
+        line = samples.record(now, source, {s.bucket: (s.percent, s.resets_at) for s in network if s.source == source})
+        if not dry_run:
+            samples.append(samples_path, line)
+    merged = policy.merge(list(merged.values()) + network)
+    budget = jobs["budget"].result() if "budget" in jobs else dict(state.get("budget") or {})
+
+    health = []
+    for name in cfg.targets:
+        if name == "openrouter":
+            health.append(openrouter_health(cfg, budget, now))
+        elif name == "anthropic":
+            health.append(anthropic_health(cfg))
+        elif name == "gateway":
+            health.append(jobs["gateway"].result())
+
+    history = {}
+    for s in samples.read(samples_path, since=now - HISTORY_WINDOW):
+        history.setdefault(s.bucket, []).append(s)
+    extra = _extra_usage(cfg, oauth_extra, state)
+    signals = Signals(buckets=merged, history=history, targets=tuple(health), extra_usage_on=extra.get("enabled"), pin=pin)
+    pol = policy.Policy.from_config(cfg)
+    decision = policy.decide(prev, signals, pol, now)
+
+    flipped = decision.route != prev.route
+    route_reason = decision.reason if flipped or not prev.reason else prev.reason
+    route_since = now if flipped or prev.since is None else prev.since
+    pin_text = ""
+    if pin is not None and decision.details.get("pin"):
+        pin_text = pin.route + ("" if pin.until is None else " until " + time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(pin.until)))
+    pairs = targets.route_env(decision.route, cfg, reason=route_reason, pin=pin_text)
+
+    new_state = {
+        "version": STATE_VERSION,
+        "decided_at": now,
+        "stale_after": cfg.stale_minutes * 60,
+        "route": decision.route,
+        "status": decision.status,
+        "reason": decision.reason,
+        "route_reason": route_reason,
+        "route_since": route_since,
+        "hot_bucket": decision.hot_bucket,
+        "pin": None if pin is None else {"route": pin.route, "until": pin.until, "force": pin.force, "honoured": bool(decision.details.get("pin"))},
+        "buckets": {b: s.to_json() for b, s in merged.items()},
+        "details": decision.details,
+        "sources": sources,
+        "budget": budget,
+        "extra_usage": extra,
+        "problems": problems + [w for w in cfg.warnings],
+        "notified": state.get("notified") or {},
+        "thresholds": {"threshold": cfg.threshold, "resume": cfg.resume},
+    }
+    if dry_run:
+        return decision, new_state, False
+
+    changed = publish.publish_route(state_dir, decision.route, pairs, route_reason)
+    if flipped:
+        key = (budget or {}).get("key") or {}
+        publish.append_jsonl(
+            os.path.join(state_dir, paths.HISTORY_JSONL),
+            {"at": now, "from": prev.route, "route": decision.route, "reason": decision.reason,
+             "hot_bucket": decision.hot_bucket, "openrouter_usage": key.get("usage")},
+        )
+        log.info("route %s -> %s (%s)", prev.route, decision.route, decision.reason)
+    _log_source_changes(state.get("sources") or {}, sources)
+    try:
+        from spillover import notify
+
+        new_state["notified"] = notify.dispatch(cfg, state, new_state, decision, now)
+    except ImportError:
+        pass
+    publish.write_json(os.path.join(state_dir, paths.STATE_JSON), new_state)
+    if os.path.exists(samples_path) and os.path.getsize(samples_path) > samples.MAX_BYTES:
+        samples.compact(samples_path)
+    return decision, new_state, changed
+
+
+def _log_source_changes(old, new):
+    """One log line when a source starts failing, changes its error, or recovers: not one per tick."""
+    for name, rec in new.items():
+        before = (old.get(name) or {}).get("error")
+        after = rec.get("error")
+        if after and after != before:
+            log.warning("%s: %s", name, after)
+        elif before and not after and rec.get("ok"):
+            log.warning("%s: recovered", name)
