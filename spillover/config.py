@@ -164,7 +164,7 @@ def _jmespath(key, raw):
         try:
             jmespath.compile(value)
         except jmespath.exceptions.JMESPathError as exc:
-            raise ConfigError(f"{key}={raw!r}: not a valid JMESPath expression ({exc})") from None
+            raise ConfigError(f"{key}={raw!r}: not a valid JMESPath expression ({str(exc).splitlines()[0]})") from None
     return value
 
 
