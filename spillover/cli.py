@@ -135,6 +135,7 @@ def build_parser(argparse):
     p.add_argument("--limit", type=float, required=True, metavar="USD")
     p.add_argument("--reset", choices=("daily", "weekly", "monthly"))
     p.add_argument("--name", default="spillover")
+    p.add_argument("--replace", action="store_true", help="replace an OPENROUTER_API_KEY already in the config file")
 
     p = command("history", cmd_history, "flips with reasons, time on each route, spend during spills")
     p.add_argument("--since", default="7d", metavar="DURATION")
@@ -158,8 +159,13 @@ def cmd_tick(args):
     import json
 
     from spillover import tick
+    from spillover.errors import ConfigError
 
-    cfg = _config()
+    try:
+        cfg = _config()
+    except ConfigError as exc:
+        tick.record_config_error(str(exc))
+        raise
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:
@@ -171,9 +177,15 @@ def cmd_tick(args):
 
 
 def cmd_status(args):
-    from spillover import status
+    from spillover import config, status
+    from spillover.errors import ConfigError
 
-    cfg = _config()
+    try:
+        cfg = _config()
+    except ConfigError as exc:
+        # Still show what spillover last knew: the route in place is what matters most.
+        status.show(config.load(environ={}, path="/nonexistent"), as_json=args.json, config_error=str(exc))
+        return ExitCode.ERROR
     return status.show(cfg, as_json=args.json)
 
 

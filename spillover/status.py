@@ -36,7 +36,7 @@ def clock(epoch):
     return None if epoch is None else time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(epoch))
 
 
-def collect(cfg, now=None):
+def collect(cfg, now=None, config_error=None):
     """Everything status shows, as one JSON-ready dict."""
     now = time.time() if now is None else now
     code, summary = fastcheck.read(now)
@@ -69,7 +69,12 @@ def collect(cfg, now=None):
     budget = state.get("budget") or {}
     sources = state.get("sources") or {}
     oauth = sources.get("oauth") or {}
+    problems = list(state.get("problems") or [])
+    config_error = config_error or state.get("config_error")
+    if config_error:
+        problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
     return {
+        "config_error": config_error,
         "route": summary.get("route"),
         "status": summary.get("status"),
         "exit": code,
@@ -92,19 +97,19 @@ def collect(cfg, now=None):
         "sources": sources,
         "oauth_backoff_until": oauth.get("backoff_until") if (oauth.get("backoff_until") or 0) > now else None,
         "extra_usage": state.get("extra_usage"),
-        "problems": state.get("problems") or [],
+        "problems": problems,
         "thresholds": state.get("thresholds") or {"threshold": cfg.threshold, "resume": cfg.resume},
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
     }
 
 
-def show(cfg, as_json=False, out=None):
+def show(cfg, as_json=False, out=None, config_error=None):
     import sys
 
     out = out or sys.stdout
     now = time.time()
-    data = collect(cfg, now)
+    data = collect(cfg, now, config_error)
     if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
         return 0

@@ -410,6 +410,19 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     return decision, new_state, changed
 
 
+def record_config_error(message):
+    """A broken config stops the tick; keep the route, and record why for status and doctor."""
+    state_dir = publish.ensure_state_dir()
+    try:
+        with Lock(state_dir):
+            state, _ = load_state(state_dir)
+            if state.get("config_error") != message:
+                state["config_error"] = message
+                publish.write_json(os.path.join(state_dir, paths.STATE_JSON), state)
+    except Busy:
+        pass
+
+
 def _log_source_changes(old, new):
     """One log line when a source starts failing, changes its error, or recovers: not one per tick."""
     for name, rec in new.items():

@@ -318,3 +318,33 @@ def test_plan_route_unsets_everything_the_parent_had(wired, shell):
     tick(wired)
     env = sourced(shell, wired.state_dir / "route.env")
     assert env == dict({name: None for name in MANAGED}, SPILLOVER_ROUTE="plan")
+
+
+def test_broken_config_keeps_route_and_status_says_why(wired):
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
+    tick(wired)
+    before = wired.route_env()
+    with open(wired.config_file, "a") as handle:
+        handle.write("SPILLOVER_THRESHOLD=ninety\n")
+    proc = wired.run("tick")
+    assert proc.returncode == 1 and "SPILLOVER_THRESHOLD='ninety'" in proc.stderr
+    assert wired.route_env() == before
+    status = wired.run("status")
+    assert status.returncode == 1
+    assert "route   openrouter" in status.stdout
+    assert "config: SPILLOVER_THRESHOLD='ninety'" in status.stdout
+    data = json.loads(wired.run("status", "--json").stdout)
+    assert data["config_error"].startswith("SPILLOVER_THRESHOLD='ninety'")
+    assert OR_KEY not in status.stdout + status.stderr
+
+
+def test_damaged_state_is_rebuilt_and_route_kept(wired):
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
+    tick(wired)
+    (wired.state_dir / "state.json").write_text('{"version": 1, "route": "openr')
+    assert wired.run("check").returncode == 5
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(70.0))
+    tick(wired, **POLL_NOW)
+    state = wired.state()
+    assert state["route"] == "openrouter"  # recovered from route.env: 70% is in the band, so it stays
+    assert "state.json was unreadable and has been rebuilt" in state["problems"]
