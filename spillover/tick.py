@@ -164,7 +164,9 @@ def poll_oauth(cfg, state, merged, prev, now, active, force=False):
     from spillover.sources import oauth
 
     try:
-        got, extra, _ = oauth.fetch(cfg, now)
+        version_cache = dict(rec.get("client") or {})
+        got, extra, _ = oauth.fetch(cfg, now, version_cache)
+        rec["client"] = version_cache
     except SourceError as exc:
         step = int(rec.get("failures") or 0)
         rec = _source_record(rec, ok=False, now=now, error=str(exc), kind=exc.kind, status=exc.status)
@@ -187,10 +189,13 @@ def read_budget(cfg, state, now, need):
     fresh_enough = cache.get("fetched_at") and now - cache["fetched_at"] < BUDGET_IDLE_EVERY
     if not need and fresh_enough and cache.get("error") is None:
         return cache
+    with ThreadPoolExecutor(max_workers=2) as pool:  # /key and /credits at once: one timeout, not two
+        key_job = pool.submit(openrouter.fetch_key, cfg)
+        credits_job = pool.submit(openrouter.fetch_credits, cfg)
     try:
-        key = openrouter.fetch_key(cfg)
+        key = key_job.result()
         try:
-            credits = openrouter.fetch_credits(cfg, key)
+            credits = credits_job.result()
             credits_error = None
         except SourceError as exc:
             credits, credits_error = None, str(exc)

@@ -82,11 +82,30 @@ def load_credentials(claude_dirs):
     raise SourceError(f"no Claude Code credentials in {where} (run `claude` and log in)", kind="auth")
 
 
-def claude_version():
-    """The installed Claude Code version for the User-Agent (the endpoint throttles other agents)."""
+def claude_version(cache=None):
+    """The installed Claude Code version for the User-Agent (the endpoint throttles other agents).
+
+    `cache` is a dict kept in state.json: the version is re-read only when the binary changes,
+    since starting the ~250 MB `claude` binary costs more than the request itself.
+    """
     from shutil import which
 
     exe = which("claude")
+    stamp = None
+    if exe:
+        try:
+            stamp = f"{os.path.realpath(exe)}:{os.stat(exe).st_mtime_ns}"
+        except OSError:
+            stamp = exe
+    if cache is not None and cache.get("stamp") == stamp and cache.get("version"):
+        return cache["version"]
+    version = _ask_version(exe) if exe else FALLBACK_CLIENT_VERSION
+    if cache is not None:
+        cache.update(stamp=stamp, version=version)
+    return version
+
+
+def _ask_version(exe):
     if exe:
         try:
             out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5, check=False)
@@ -183,7 +202,7 @@ def parse_usage(data, observed_at, source="oauth"):
     return samples
 
 
-def fetch(cfg, now=None):
+def fetch(cfg, now=None, version_cache=None):
     """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials)."""
     from spillover import http
 
@@ -199,7 +218,7 @@ def fetch(cfg, now=None):
     headers = {
         "Authorization": f"Bearer {creds.access_token}",
         "anthropic-beta": BETA,
-        "User-Agent": f"claude-code/{claude_version()}",
+        "User-Agent": f"claude-code/{claude_version(version_cache)}",
         "Accept": "application/json",
         "Content-Type": "application/json",
     }
