@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-SHELL_FILES = direnvrc spillover/shell/*.sh cron/*.sh .ci/run bench/*.sh
+SHELL_FILES = direnvrc spillover/shell/*.sh spillover/shell/*.bash cron/*.sh .ci/run bench/*.sh
 
 .PHONY: install quickstart test unit e2e lint bench clean
 
@@ -31,6 +31,8 @@ e2e: install
 
 lint:
 	shellcheck -x $(wildcard $(SHELL_FILES))
+	for f in $(wildcard spillover/shell/*.zsh); do zsh -n "$$f" || exit 1; done
+	for f in $(wildcard spillover/shell/*.fish); do fish --no-execute "$$f" || exit 1; done
 	$(PYTHON) -m compileall -q spillover tests bench
 
 bench: install

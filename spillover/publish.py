@@ -108,6 +108,9 @@ def write_if_changed(path, text, mode=0o600):
     except (OSError, UnicodeDecodeError):
         pass
     atomic_write(path, text, mode)
+    # mtime after the rename, not of the temp file's last write: a prompt hook that stamped in
+    # between would otherwise see its stamp as newer than the new file and miss the change.
+    os.utime(path)
     return True
 
 

@@ -1,0 +1,388 @@
+"""`spillover doctor`: one line per piece, ✔ fine / ⚠ worth a look / ✖ broken, each with the exact fix.
+
+It reads what the tick recorded (state.json) instead of polling the usage endpoint, which
+rate-limits hard; the only network read is OpenRouter's `/key` (and `/models`) when the tick has
+no recent answer. Exit status 1 when anything is ✖, else 0. Secrets are never printed.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from spillover import fastcheck, paths, publish
+from spillover.errors import ConfigError, SourceError, SpilloverError
+from spillover.redact import mask, redact
+
+OK, WARN, FAIL = "✔", "⚠", "✖"
+BUDGET_RECENT = 900  # seconds: a budget snapshot younger than this is trusted without a live read
+
+
+class Report:
+    def __init__(self, out):
+        self.out = out
+        self.failed = False
+
+    def line(self, mark, piece, text, fix=None):
+        self.failed |= mark == FAIL
+        self.out.write(f"{mark} {piece:<11} {text}" + (f"; fix: {fix}" if fix else "") + "\n")
+
+
+def run(now=None, out=None):
+    now = time.time() if now is None else now
+    report = Report(out or sys.stdout)
+    cfg = check_config(report)
+    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={})
+    state = state if isinstance(state, dict) else {}
+    check_credentials(report, cfg, now)
+    check_usage_endpoint(report, cfg, state, now)
+    check_targets(report, cfg, state, now)
+    check_cron(report, cfg, state, now)
+    check_route(report, now)
+    check_direnv_and_hook(report)
+    check_statusline(report, cfg)
+    check_claude(report)
+    check_extra_usage(report, cfg)
+    return 1 if report.failed else 0
+
+
+def _clock(epoch):
+    return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(epoch))
+
+
+def _ago(seconds):
+    from spillover.status import ago
+
+    return ago(seconds)
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def check_config(report):
+    """Reports the config file; returns a Config (defaults when the real one does not load)."""
+    from spillover import config
+
+    path = paths.config_file()
+    try:
+        cfg = config.load()
+    except ConfigError as exc:
+        report.line(FAIL, "config", f"{path}: {exc}", f"correct that line in {path}")
+        return config.load(environ={}, path=os.devnull)
+    if not os.path.exists(path):
+        report.line(WARN, "config", f"no config file at {path}: defaults and environment only",
+                    f"create it with OPENROUTER_API_KEY=… (then chmod 600 {path})")
+    else:
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            report.line(FAIL, "config", f"{path} is readable by others (mode {mode:04o}); it holds keys", f"chmod 600 {path}")
+        else:
+            report.line(OK, "config", f"{path} (mode {mode:04o})")
+    for warning in cfg.warnings:
+        if "readable by others" not in warning:
+            report.line(WARN, "config", warning)
+    # cron starts the tick with a bare environment: a key only in the shell's environment is lost.
+    env_only = [k for k in ("OPENROUTER_API_KEY", "OPENROUTER_MANAGEMENT_KEY", "SPILLOVER_ANTHROPIC_API_KEY", "SPILLOVER_GATEWAY_TOKEN")
+                if cfg.origin.get(k) == "env" and os.environ.get(k)]
+    if env_only:
+        report.line(WARN, "config", f"{', '.join(env_only)} set only in your environment: the cron tick does not see it",
+                    f"put it in {path} (mode 0600)")
+    return cfg
+
+
+# --- Claude plan ------------------------------------------------------------------------------
+
+
+def check_credentials(report, cfg, now):
+    from spillover.sources import oauth
+
+    if "oauth" not in cfg.sources:
+        report.line(OK, "credentials", "not read: the oauth source is off (SPILLOVER_SOURCES)")
+        return
+    try:
+        creds = oauth.load_credentials(cfg.claude_dirs)
+    except SourceError as exc:
+        report.line(FAIL, "credentials", str(exc), "run `claude` and log in with your Pro/Max account (/login)")
+        return
+    if creds.expired(now):
+        when = _clock(creds.expires_at) if creds.expires_at else "an unknown time"
+        report.line(FAIL, "credentials", f"{creds.origin}: the OAuth token expired at {when} (spillover never refreshes it)",
+                    "run `claude` once; it renews the token")
+        return
+    if creds.scopes and "user:profile" not in creds.scopes:
+        report.line(FAIL, "credentials", f"{creds.origin}: the token lacks the user:profile scope needed to read usage",
+                    "run `claude`, then /login again")
+        return
+    valid = f", valid until {_clock(creds.expires_at)}" if creds.expires_at else ""
+    plan = f", {creds.subscription} plan" if creds.subscription else ""
+    report.line(OK, "credentials", f"{creds.origin}{valid}{plan}, scope user:profile")
+
+
+def check_usage_endpoint(report, cfg, state, now):
+    if "oauth" not in cfg.sources:
+        return
+    rec = (state.get("sources") or {}).get("oauth") or {}
+    backoff = rec.get("backoff_until") or 0
+    if not rec or not rec.get("last_attempt_at"):
+        report.line(WARN, "usage", "the usage endpoint has not been read yet", "wait for the next tick, or run `spillover tick --poll`")
+        return
+    if rec.get("ok"):
+        report.line(OK, "usage", f"usage endpoint reachable, last read {_ago(now - (rec.get('last_ok_at') or now))}")
+        return
+    error = redact(rec.get("error") or "failed", cfg.secrets)
+    if backoff > now:
+        last = f", last good read {_ago(now - rec['last_ok_at'])}" if rec.get("last_ok_at") else ""
+        report.line(WARN, "usage", f"{error}; backing off until {_clock(backoff)}{last} (other signals still count)")
+    elif rec.get("kind") in ("expired", "auth"):
+        report.line(FAIL, "usage", error, "run `claude` once to renew its login")
+    else:
+        report.line(FAIL, "usage", error, "see `spillover status`; check SPILLOVER_CLAUDE_USAGE_URL and your network")
+
+
+# --- spill targets ----------------------------------------------------------------------------
+
+
+def check_targets(report, cfg, state, now):
+    from spillover import targets
+
+    for name in cfg.targets:
+        if name == "openrouter":
+            check_openrouter(report, cfg, state, now)
+            continue
+        ok, why = targets.configured(name, cfg)
+        if ok:
+            report.line(OK, name, "configured")
+        else:
+            report.line(FAIL, name, why, f"set it in {cfg.path} or remove {name} from SPILLOVER_TARGETS")
+
+
+def _openrouter_fix(exc):
+    status = getattr(exc, "status", None)
+    if status == 401:
+        return "the key is invalid or revoked: create one at https://openrouter.ai/settings/keys and set OPENROUTER_API_KEY"
+    if status == 402:
+        return "the account is out of credits: add some at https://openrouter.ai/credits"
+    if status == 403:
+        return "the key's own limit is used up: raise it at https://openrouter.ai/settings/keys"
+    return "check your network and OPENROUTER_API_URL; `spillover budget` retries"
+
+
+def check_openrouter(report, cfg, state, now):
+    from spillover.targets import openrouter
+
+    if not cfg.openrouter_key:
+        report.line(FAIL, "openrouter", "OPENROUTER_API_KEY is not set", f"add OPENROUTER_API_KEY='sk-or-v1-…' to {cfg.path}")
+        return
+    budget = state.get("budget") or {}
+    key = credits = None
+    source = ""
+    if budget.get("key") and budget.get("error") is None and now - (budget.get("fetched_at") or 0) < BUDGET_RECENT:
+        try:
+            key = openrouter.KeyInfo(**budget["key"])
+            if budget.get("credits"):
+                credits = openrouter.Credits(**budget["credits"])
+            source = f" (as of {_ago(now - budget['fetched_at'])})"
+        except TypeError:
+            key = None
+    if key is None:
+        try:
+            key = openrouter.fetch_key(cfg)
+        except SourceError as exc:
+            report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {redact(exc, cfg.secrets)}", _openrouter_fix(exc))
+            return
+        source = " (just read)"
+    health = openrouter.guard(cfg, key, credits, now=now)
+    if health.healthy:
+        report.line(OK, "openrouter", f"key {mask(cfg.openrouter_key)} valid: {health.reason}{source}")
+    else:
+        report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {health.reason}{source}",
+                    "top up at https://openrouter.ai/credits, raise the key's limit, or lower SPILLOVER_MIN_BALANCE")
+    check_models(report, cfg)
+
+
+def check_models(report, cfg):
+    try:
+        from spillover import budget
+    except ImportError:
+        return
+    check = getattr(budget, "check_models", None)
+    if check is None:
+        return
+    try:
+        results = check(cfg)
+    except SourceError as exc:
+        report.line(WARN, "models", f"could not read OpenRouter's model list: {redact(exc, cfg.secrets)}", "retry `spillover models --check` later")
+        return
+    bad = [(slug, hint) for slug, ok, hint in results if not ok]
+    if bad:
+        text = "; ".join(f"{slug} is not on OpenRouter ({hint})" for slug, hint in bad)
+        report.line(FAIL, "models", text, "set SPILLOVER_OPUS_MODEL / _SONNET_ / _HAIKU_ / _SUBAGENT_MODEL to slugs from `spillover models`")
+    else:
+        report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist")
+
+
+# --- cron and the route -----------------------------------------------------------------------
+
+
+def _tick_age(state, now):
+    decided = state.get("decided_at")
+    return None if not isinstance(decided, (int, float)) else now - decided
+
+
+def _stale_after(state, cfg):
+    return float(state.get("stale_after") or cfg.stale_minutes * 60)
+
+
+def _last_log_line():
+    try:
+        with open(paths.state_path(paths.LOG), encoding="utf-8", errors="replace") as handle:
+            lines = [line.strip() for line in handle.readlines()[-20:] if line.strip()]
+    except OSError:
+        return ""
+    return redact(lines[-1])[:200] if lines else ""
+
+
+def check_cron(report, cfg, state, now):
+    from spillover import install
+
+    age = _tick_age(state, now)
+    recent = age is not None and age <= _stale_after(state, cfg)
+    last = f"last tick {_ago(age)}" if age is not None else "no tick has run yet"
+    try:
+        lines = install.read_crontab().splitlines()
+    except SpilloverError as exc:
+        mark = WARN if recent else FAIL
+        report.line(mark, "cron", f"{exc}" + (f" ({last}: another scheduler runs it)" if recent else ""))
+        return
+    ours = [line for line in lines if install.CRON_MARKER in line]
+    if not ours:
+        if recent:
+            report.line(WARN, "cron", f"no spillover line in your crontab, but {last} (another scheduler?)")
+        else:
+            report.line(FAIL, "cron", f"no spillover line in your crontab; {last}", "spillover install cron")
+        return
+    if not recent:
+        log_line = _last_log_line()
+        report.line(FAIL, "cron", f"line installed but {last}" + (f"; tick.log says: {log_line}" if log_line else ""),
+                    "is the cron daemon running? (`systemctl status cron`); run `spillover tick` by hand to see errors")
+        return
+    if ours[0] != install.cron_line():
+        report.line(WARN, "cron", f"line installed, {last}, but it differs from what this install would write (another interpreter or paths)",
+                    "spillover install cron")
+        return
+    report.line(OK, "cron", f"line installed, {last}")
+
+
+def check_route(report, now):
+    code, summary = fastcheck.read(now)
+    route_env = paths.state_path(paths.ROUTE_ENV)
+    if code == fastcheck.STALE:
+        report.line(FAIL, "route", summary.get("reason", "stale"), "spillover install cron (and see the cron line above)")
+        return
+    if not os.path.exists(route_env):
+        report.line(FAIL, "route", f"{route_env} is missing although state.json is fresh", "run `spillover tick`")
+        return
+    age = summary.get("age_seconds")
+    report.line(OK, "route", f"{summary.get('route')} ({summary.get('status')}), decided {_ago(age)}: {summary.get('reason') or '-'}")
+
+
+# --- what applies the route -------------------------------------------------------------------
+
+
+def check_direnv_and_hook(report):
+    from spillover import install
+
+    lib = paths.direnv_lib()
+    current = install._read(lib)
+    has_direnv = shutil.which("direnv") is not None
+    lib_ok = current is not None
+    if current is None:
+        lib_text = f"direnv lib not installed ({lib})"
+    elif current != install.direnv_text():
+        lib_text = f"direnv lib {lib} is out of date"
+    else:
+        lib_text = f"direnv lib installed, up to date ({lib})"
+    hooks = []
+    for shell in install.SHELLS:
+        text = install._read(install.rc_file(shell))
+        if text and (install.RC_MARKER in text.splitlines() or f"hook {shell}" in text and "spillover" in text):
+            hooks.append(install._tilde(install.rc_file(shell)))
+    if not lib_ok and not hooks:
+        report.line(FAIL, "direnv", lib_text, "spillover install direnv (and `use spillover` in a project's .envrc)")
+        report.line(FAIL, "hook", "no prompt hook in ~/.bashrc, ~/.zshrc or config.fish: nothing applies the route to your shells",
+                    "spillover install shell, or use direnv")
+        return
+    if current is None:
+        report.line(WARN, "direnv", lib_text, "spillover install direnv, if you use direnv")
+    elif current != install.direnv_text():
+        report.line(WARN, "direnv", lib_text, "spillover install direnv")
+    elif not has_direnv:
+        report.line(WARN, "direnv", lib_text + ", but `direnv` is not on PATH", "install direnv, or rely on the prompt hook")
+    else:
+        report.line(OK, "direnv", lib_text)
+    if hooks:
+        report.line(OK, "hook", f"prompt hook installed in {', '.join(hooks)} (new shells)")
+    else:
+        report.line(WARN, "hook", "no prompt hook in your rc files (fine if every project uses direnv)", "spillover install shell")
+
+
+def check_statusline(report, cfg):
+    import json
+
+    from spillover import install
+
+    if "statusline" not in cfg.sources:
+        return
+    path = install.settings_path()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            settings = json.load(handle)
+    except FileNotFoundError:
+        settings = {}
+    except (OSError, ValueError) as exc:
+        report.line(FAIL, "statusline", f"{path} cannot be read ({exc.__class__.__name__})", f"fix the JSON in {path}")
+        return
+    current = settings.get("statusLine") if isinstance(settings, dict) else None
+    if install.is_ours(current):
+        report.line(OK, "statusline", f"Claude Code's statusLine runs spillover ({path})")
+    else:
+        report.line(WARN, "statusline", "Claude Code's statusLine does not feed spillover (it gives a free, fresh quota reading)",
+                    "spillover install statusline")
+
+
+def check_claude(report):
+    exe = shutil.which("claude")
+    if not exe:
+        report.line(FAIL, "claude", "`claude` is not on PATH", "npm install -g @anthropic-ai/claude-code")
+        return
+    try:
+        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=15, check=False)
+        version = (proc.stdout.split() or [""])[0]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        report.line(WARN, "claude", f"{exe} --version failed ({exc.__class__.__name__})")
+        return
+    if not version[:1].isdigit():
+        report.line(WARN, "claude", f"{exe} --version printed no version")
+        return
+    report.line(OK, "claude", f"Claude Code {version} ({exe})")
+
+
+def check_extra_usage(report, cfg):
+    try:
+        from spillover.sources import claude_json
+    except ImportError:
+        return
+    try:
+        info = claude_json.extra_usage(cfg)
+    except Exception as exc:  # an optional, informational check must not break doctor
+        report.line(WARN, "credits", f"could not read usage-credits state ({exc.__class__.__name__})")
+        return
+    enabled = info.get("enabled")
+    if enabled is None:
+        return
+    if enabled:
+        report.line(OK, "credits", f"Anthropic usage credits are on: at a wall Claude Code continues on them; "
+                                   f"spillover {'spills anyway' if cfg.extra_usage == 'spill' else 'stays on the plan'} (SPILLOVER_EXTRA_USAGE={cfg.extra_usage})")
+    else:
+        report.line(OK, "credits", f"Anthropic usage credits are off ({info.get('reason') or 'disabled'}): spillover spills at the wall")

@@ -1,0 +1,416 @@
+"""`spillover install|uninstall [cron|direnv|shell|statusline|all]`: wire spillover into the places
+users touch every day, reversibly. Each piece prints one line per action; `--dry-run` prints what
+would change and writes nothing; running an install twice changes nothing the second time.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+
+from spillover import __version__, paths
+from spillover.errors import SpilloverError, UsageError
+from spillover.publish import atomic_write, fish_quote, sh_quote
+
+PIECES = ("cron", "direnv", "shell", "statusline")
+SHELLS = ("bash", "zsh", "fish")
+
+CRON_MARKER = "# managed by spillover install cron"
+# Passed through to the cron line when set, so that cron's bare environment resolves the same paths.
+CRON_ENV = ("SPILLOVER_CONFIG", "SPILLOVER_STATE_DIR", "CLAUDE_CONFIG_DIR",
+            "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
+NO_CRONTAB = ("no `crontab` command on this machine: install cron (e.g. `apt install cron`), or run "
+              "`{python} -m spillover tick` every minute with a systemd user timer or a launchd agent "
+              "(examples in cron/README.md)")
+
+DIRENV_HEADER = (f"# spillover {__version__} direnv library, installed by `spillover install direnv`.\n"
+                 "# Do not edit: `spillover install direnv` rewrites it, `spillover uninstall direnv` removes it.\n")
+DIRENV_MARKER = "direnv library, installed by `spillover install direnv`"
+
+RC_MARKER = "# spillover prompt hook (added by `spillover install shell`; `spillover uninstall shell` removes it)"
+
+PREVIOUS_STATUSLINE = "statusline-previous.json"
+
+
+# --- entry points (cli.cmd_install / cmd_uninstall) -------------------------------------------
+
+
+def install(args):
+    return _each(args, {"cron": install_cron, "direnv": install_direnv, "shell": install_shell, "statusline": install_statusline})
+
+
+def uninstall(args):
+    return _each(args, {"cron": uninstall_cron, "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline})
+
+
+def _each(args, actions):
+    what = PIECES if args.what == "all" else (args.what,)
+    if len(what) == 1:
+        actions[what[0]](args)  # errors go to cli.main: one line, the right exit code
+        return 0
+    failed = False
+    for piece in what:
+        try:
+            actions[piece](args)
+        except SpilloverError as exc:
+            print(f"{piece}: ✖ {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _say(piece, text):
+    print(f"{piece}: {text}")
+
+
+def spillover_command():
+    """The absolute command that runs this spillover: the console script beside the interpreter
+    (a venv's bin/), else the interpreter with `-m spillover`."""
+    script = os.path.join(os.path.dirname(sys.executable), "spillover")
+    if os.path.isfile(script) and os.access(script, os.X_OK):
+        return [script]
+    return [sys.executable, "-m", "spillover"]
+
+
+def _sh_command(*words):
+    """The command, its path quoted for sh; `words` are plain (hook, bash, statusline)."""
+    return " ".join([sh_quote(part) for part in spillover_command()] + list(words))
+
+
+def _fish_command(*words):
+    return " ".join([fish_quote(part) for part in spillover_command()] + list(words))
+
+
+def _is_hook_line(line):
+    return "spillover" in line and " hook " in line
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path, text, default_mode=0o644):
+    """Write through a symlink (dotfile managers link rc files) keeping the file's mode."""
+    real = os.path.realpath(path)
+    try:
+        mode = os.stat(real).st_mode & 0o777
+    except FileNotFoundError:
+        mode = default_mode
+    os.makedirs(os.path.dirname(real), exist_ok=True)
+    atomic_write(real, text, mode=mode)
+
+
+def _tilde(path):
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path == home or path.startswith(home + os.sep) else path
+
+
+# --- cron -------------------------------------------------------------------------------------
+
+
+def cron_template():
+    """The entry line of the shipped template (the first line that is not a comment)."""
+    with open(paths.shipped("spillover.cron"), encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return line.rstrip("\n")
+    raise SpilloverError(f"{paths.shipped('spillover.cron')}: no entry line (damaged install?)")
+
+
+def cron_line(environ=None):
+    environ = os.environ if environ is None else environ
+    assignments = [f"{name}={sh_quote(environ[name])} " for name in CRON_ENV if environ.get(name)]
+    home = environ.get("HOME")
+    try:
+        login_home = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        login_home = None
+    if home and home != login_home:
+        assignments.insert(0, f"HOME={sh_quote(home)} ")  # cron sets HOME from the password database
+    line = (cron_template()
+            .replace("@ENV@", "".join(assignments))
+            .replace("@PYTHON@", sh_quote(sys.executable))
+            .replace("@LOG@", sh_quote(paths.state_path(paths.LOG))))
+    return line.replace("%", "\\%")  # an unescaped % is a newline to cron
+
+
+def _crontab(*args, input=None):
+    exe = shutil.which("crontab")
+    if not exe:
+        raise SpilloverError(NO_CRONTAB.format(python=sys.executable))
+    try:
+        return subprocess.run([exe, *args], input=input, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SpilloverError(f"crontab {' '.join(args)}: {exc}") from None
+
+
+def read_crontab():
+    """The user's crontab text ('' when there is none)."""
+    proc = _crontab("-l")
+    if proc.returncode != 0:
+        if "no crontab" in proc.stderr.lower():
+            return ""
+        raise SpilloverError(f"`crontab -l` failed: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
+    return proc.stdout
+
+
+def _write_crontab(lines):
+    if not lines:
+        proc = _crontab("-r")
+        if proc.returncode != 0 and "no crontab" not in proc.stderr.lower():
+            raise SpilloverError(f"`crontab -r` failed: {proc.stderr.strip()}")
+        return
+    proc = _crontab("-", input="\n".join(lines) + "\n")
+    if proc.returncode != 0:
+        raise SpilloverError(f"`crontab -` refused the new crontab: {proc.stderr.strip()}")
+
+
+def install_cron(args):
+    line = cron_line()
+    lines = read_crontab().splitlines()
+    ours = [i for i, text in enumerate(lines) if CRON_MARKER in text]
+    if len(ours) == 1 and lines[ours[0]] == line:
+        _say("cron", f"already installed, unchanged: {line}")
+        return
+    verb = "update the spillover line in" if ours else "add to"
+    if args.dry_run:
+        _say("cron", f"would {verb} your crontab: {line}")
+        return
+    if ours:
+        lines[ours[0]] = line
+        lines = [text for i, text in enumerate(lines) if i not in ours[1:]]
+    else:
+        lines.append(line)
+    from spillover.publish import ensure_state_dir
+
+    ensure_state_dir()  # the line appends to a log in it
+    _write_crontab(lines)
+    _say("cron", f"{'updated' if ours else 'added'} the tick, every minute: {line}")
+
+
+def uninstall_cron(args):
+    lines = read_crontab().splitlines()
+    kept = [text for text in lines if CRON_MARKER not in text]
+    if len(kept) == len(lines):
+        _say("cron", "no spillover line in your crontab, nothing to remove")
+        return
+    if args.dry_run:
+        _say("cron", f"would remove {len(lines) - len(kept)} spillover line(s) from your crontab")
+        return
+    _write_crontab(kept)
+    _say("cron", f"removed the spillover line from your crontab ({len(kept)} other line(s) untouched)")
+
+
+# --- direnv -----------------------------------------------------------------------------------
+
+
+def direnv_text():
+    """What `spillover install direnv` writes: a do-not-edit header, then the shipped direnvrc."""
+    with open(paths.shipped("direnvrc"), encoding="utf-8") as handle:
+        return DIRENV_HEADER + handle.read()
+
+
+def install_direnv(args):
+    path = paths.direnv_lib()
+    text, current = direnv_text(), _read(path)
+    hint = "add `use spillover` to a project's .envrc, then `direnv allow`"
+    if current == text:
+        _say("direnv", f"{_tilde(path)} is up to date, unchanged ({hint})")
+        return
+    verb = "update" if current is not None else "write"
+    if args.dry_run:
+        _say("direnv", f"would {verb} {_tilde(path)}")
+        return
+    _write(path, text)
+    _say("direnv", f"{'updated' if current is not None else 'wrote'} {_tilde(path)} ({hint})")
+
+
+def uninstall_direnv(args):
+    path = paths.direnv_lib()
+    current = _read(path)
+    if current is None:
+        _say("direnv", f"{_tilde(path)} is not there, nothing to remove")
+        return
+    if DIRENV_MARKER not in current.split("\n", 1)[0]:
+        _say("direnv", f"{_tilde(path)} was not written by spillover, left alone")
+        return
+    if args.dry_run:
+        _say("direnv", f"would remove {_tilde(path)}")
+        return
+    os.unlink(path)
+    _say("direnv", f"removed {_tilde(path)} (a .envrc that still says `use spillover` will now fail: remove that line)")
+
+
+# --- shell ------------------------------------------------------------------------------------
+
+
+def rc_file(shell):
+    home = os.path.expanduser("~")
+    if shell == "bash":
+        return os.path.join(home, ".bashrc")
+    if shell == "zsh":
+        return os.path.join(os.environ.get("ZDOTDIR") or home, ".zshrc")
+    if shell == "fish":
+        return os.path.join(paths.config_home(), "fish", "config.fish")
+    raise UsageError(f"unknown shell {shell!r}: expected one of {', '.join(SHELLS)}")
+
+
+def hook_line(shell):
+    if shell == "fish":
+        return f"{_fish_command('hook', 'fish')} | source"
+    return f'eval "$({_sh_command("hook", shell)})"'
+
+
+def pick_shell(args):
+    if getattr(args, "shell", None):
+        return args.shell
+    name = os.path.basename(os.environ.get("SHELL", ""))
+    if name in SHELLS:
+        return name
+    raise UsageError(f"cannot tell your shell from $SHELL={os.environ.get('SHELL', '')!r}: pass --shell bash, zsh or fish")
+
+
+def install_shell(args):
+    shell = pick_shell(args)
+    path, line = rc_file(shell), hook_line(shell)
+    text = _read(path)
+    lines = (text or "").splitlines()
+    if RC_MARKER in lines:
+        at = lines.index(RC_MARKER)
+        if at + 1 < len(lines) and lines[at + 1] == line:
+            _say("shell", f"{_tilde(path)} already has the {shell} hook, unchanged")
+            return
+        if args.dry_run:
+            _say("shell", f"would update the hook line in {_tilde(path)}: {line}")
+            return
+        if at + 1 < len(lines) and _is_hook_line(lines[at + 1]):
+            lines[at + 1] = line
+        else:
+            lines.insert(at + 1, line)
+        _write(path, "\n".join(lines) + "\n")
+        _say("shell", f"updated the {shell} hook in {_tilde(path)}: {line}")
+        return
+    if args.dry_run:
+        _say("shell", f"would append to {_tilde(path)}: {line}")
+        return
+    prefix = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+    _write(path, (text or "") + prefix + RC_MARKER + "\n" + line + "\n")
+    _say("shell", f"appended the {shell} hook to {_tilde(path)} (new shells pick up the route at each prompt): {line}")
+
+
+def uninstall_shell(args):
+    # Without --shell, clean every rc file: the hook may have been installed under another $SHELL.
+    shells = (args.shell,) if getattr(args, "shell", None) else SHELLS
+    found = False
+    for shell in shells:
+        path = rc_file(shell)
+        text = _read(path)
+        if not text or RC_MARKER not in text.splitlines():
+            continue
+        found = True
+        lines = text.splitlines()
+        at = lines.index(RC_MARKER)
+        end = at + 2 if at + 1 < len(lines) and _is_hook_line(lines[at + 1]) else at + 1
+        if at > 0 and lines[at - 1] == "" and text.endswith("\n"):
+            at -= 1  # the blank line install added before the marker
+        if args.dry_run:
+            _say("shell", f"would remove the hook from {_tilde(path)}")
+            continue
+        kept = lines[:at] + lines[end:]
+        _write(path, "\n".join(kept) + ("\n" if kept else ""))
+        _say("shell", f"removed the hook from {_tilde(path)}")
+    if not found:
+        _say("shell", "no spillover hook in " + ", ".join(_tilde(rc_file(s)) for s in shells) + ", nothing to remove")
+
+
+# --- Claude Code statusLine -------------------------------------------------------------------
+
+
+def settings_path():
+    return os.path.join(paths.claude_config_dirs()[0], "settings.json")
+
+
+def previous_statusline_path():
+    """The contract with `spillover statusline`: it chains previous["command"]."""
+    return os.path.join(paths.config_home(), "spillover", PREVIOUS_STATUSLINE)
+
+
+def is_ours(statusline):
+    if not isinstance(statusline, dict) or not isinstance(statusline.get("command"), str):
+        return False
+    words = statusline["command"].split()
+    return len(words) >= 2 and words[-1] == "statusline" and "spillover" in " ".join(words[:-1])
+
+
+def _load_settings(path):
+    text = _read(path)
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SpilloverError(f"{path} is not valid JSON ({exc}); fix it first, nothing was changed") from None
+    if not isinstance(data, dict):
+        raise SpilloverError(f"{path} is not a JSON object; fix it first, nothing was changed")
+    return data
+
+
+def _dump(data):
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def install_statusline(args):
+    path = settings_path()
+    settings = _load_settings(path)
+    ours = {"type": "command", "command": _sh_command("statusline")}
+    current = settings.get("statusLine")
+    if current == ours:
+        _say("statusline", f"{_tilde(path)} already runs `spillover statusline`, unchanged")
+        return
+    save_previous = current is not None and not is_ours(current)
+    if args.dry_run:
+        extra = f" (saving your current one to {_tilde(previous_statusline_path())})" if save_previous else ""
+        _say("statusline", f"would set statusLine in {_tilde(path)} to `{ours['command']}`{extra}")
+        return
+    if save_previous:
+        previous = previous_statusline_path()
+        os.makedirs(os.path.dirname(previous), mode=0o700, exist_ok=True)
+        atomic_write(previous, _dump(current), mode=0o600)
+        _say("statusline", f"saved your statusLine to {_tilde(previous)}; `spillover statusline` runs it and shows its output")
+    settings["statusLine"] = ours
+    _write(path, _dump(settings), default_mode=0o600)
+    _say("statusline", f"set statusLine in {_tilde(path)} to `{ours['command']}` (records the plan's quota on every render)")
+
+
+def uninstall_statusline(args):
+    path = settings_path()
+    settings = _load_settings(path)
+    current = settings.get("statusLine")
+    previous_path = previous_statusline_path()
+    if not is_ours(current):
+        _say("statusline", f"statusLine in {_tilde(path)} is not spillover's, left alone")
+        return
+    try:
+        with open(previous_path, encoding="utf-8") as handle:
+            previous = json.load(handle)
+    except FileNotFoundError:
+        previous = None
+    except (OSError, ValueError):
+        raise SpilloverError(f"{previous_path} is damaged; fix or delete it, nothing was changed") from None
+    if args.dry_run:
+        what = "restore your previous statusLine" if previous else "remove the statusLine key"
+        _say("statusline", f"would {what} in {_tilde(path)}")
+        return
+    if isinstance(previous, dict):
+        settings["statusLine"] = previous
+    else:
+        settings.pop("statusLine", None)
+    _write(path, _dump(settings), default_mode=0o600)
+    if os.path.exists(previous_path):
+        os.unlink(previous_path)
+    _say("statusline", f"{'restored your previous statusLine' if isinstance(previous, dict) else 'removed the statusLine key'} in {_tilde(path)}")
