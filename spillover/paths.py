@@ -14,6 +14,8 @@ HISTORY_JSONL = "history.jsonl"
 SAMPLES_JSONL = "samples.jsonl"
 TRANSCRIPT_OFFSETS = "transcripts.json"
 LOCK = "tick.lock"
+# mtime = when the last decision goes stale; lets direnv notice a dead cron tick without a fork
+FRESH_UNTIL = "fresh-until"
 LOG = "tick.log"
 PIN_JSON = "pin.json"
 

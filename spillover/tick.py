@@ -224,7 +224,9 @@ def openrouter_health(cfg, budget, now):
         credits = openrouter.Credits(**budget["credits"])
     error = budget.get("error")
     if error:
-        transient = budget.get("error_kind") == "unavailable" or (budget.get("error_status") or 0) >= 500 or budget.get("error_status") == 429
+        # Only OpenRouter refusing the key (401/402/403) says the target is unusable; a hang,
+        # a 5xx, a 429 or a garbled answer says nothing new, and a failed fetch never flips the route.
+        transient = budget.get("error_kind") not in ("auth", "payment", "forbidden")
         age = now - (budget.get("fetched_at") or 0)
         if transient and key is not None and age < BUDGET_MAX_AGE:
             health = openrouter.guard(cfg, key, credits, now=now)
@@ -410,9 +412,18 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     except ImportError:
         pass
     publish.write_json(os.path.join(state_dir, paths.STATE_JSON), new_state)
+    mark_fresh_until(state_dir, now + new_state["stale_after"])
     if os.path.exists(samples_path) and os.path.getsize(samples_path) > samples.MAX_BYTES:
         samples.compact(samples_path)
     return decision, new_state, changed
+
+
+def mark_fresh_until(state_dir, until):
+    """Set fresh-until's mtime to when this decision goes stale (a shell compares it with `-ot`)."""
+    path = os.path.join(state_dir, paths.FRESH_UNTIL)
+    with open(path, "a"):
+        pass
+    os.utime(path, (until, until))
 
 
 def record_config_error(message):
