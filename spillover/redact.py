@@ -2,8 +2,9 @@
 
 import re
 
+# `(?!…)`: a key masked already stays as it is (redacting twice must not grow the ellipsis).
 _SECRET = re.compile(
-    r"(sk-or-v1-|sk-ant-(?:api\d+|oat\d+|ort\d+|admin\d+)-|sk-ant-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
+    r"(sk-or-v1-|sk-ant-(?:api\d+|oat\d+|ort\d+|admin\d+)-|sk-ant-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}(?!…)"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"
 )
 

@@ -1,0 +1,124 @@
+"""`spillover history`: flips with reasons, time on each route, and what the OpenRouter spills cost.
+
+Reads `<state dir>/history.jsonl`, one record per flip written by the tick:
+{at, from, route, reason, hot_bucket, openrouter_usage}. The key's all-time `usage` at the flip in
+and at the flip back gives the spend of a spill; a spill still running is measured against the
+latest `budget.key.usage` in state.json. The key's usage counts every request made with it, so a
+key shared with other tools over-counts: `spillover setup openrouter-key` makes a dedicated one.
+"""
+
+import json
+import os
+import sys
+import time
+
+from spillover import paths, policy, publish
+from spillover.pins import parse_duration
+from spillover.redact import redact
+from spillover.status import clock, until
+
+
+def _span(seconds):
+    return "0m" if seconds < 30 else until(seconds)
+
+
+def _usage(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def collect(since_seconds, now=None):
+    now = time.time() if now is None else now
+    start = now - since_seconds
+    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
+    records = [r for r in publish.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
+               if isinstance(r.get("at"), (int, float)) and isinstance(r.get("route"), str)]
+    records.sort(key=lambda r: r["at"])
+
+    # Route at the start of the window: the last flip before it, else the first flip's origin.
+    before = [r for r in records if r["at"] <= start]
+    inside = [r for r in records if start < r["at"] <= now]
+    if before:
+        route = before[-1]["route"]
+    elif inside:
+        route = inside[0].get("from") or "plan"
+    else:
+        route = state.get("route") or "plan"
+
+    time_on = {}
+    cursor = start
+    for rec in inside:
+        time_on[route] = time_on.get(route, 0.0) + rec["at"] - cursor
+        route, cursor = rec["route"], rec["at"]
+    time_on[route] = time_on.get(route, 0.0) + now - cursor
+
+    # Spills: every stay on a target that overlaps the window, with the OpenRouter spend.
+    current_usage = _usage(((state.get("budget") or {}).get("key") or {}).get("usage"))
+    spills, open_spill = [], None
+    for rec in records:
+        if open_spill is not None:
+            open_spill.update(end=rec["at"], end_usage=_usage(rec.get("openrouter_usage")))
+            spills.append(open_spill)
+            open_spill = None
+        if rec["route"] in policy.TARGETS:
+            open_spill = {"route": rec["route"], "start": rec["at"], "end": None,
+                          "start_usage": _usage(rec.get("openrouter_usage")), "end_usage": None, "reason": rec.get("reason")}
+    if open_spill is not None:
+        open_spill["end_usage"] = current_usage
+        spills.append(open_spill)
+    shown = []
+    for spill in spills:
+        end = spill["end"] if spill["end"] is not None else now
+        if end < start:
+            continue
+        spend = None
+        if spill["route"] == "openrouter" and spill["start_usage"] is not None and spill["end_usage"] is not None:
+            spend = round(max(0.0, spill["end_usage"] - spill["start_usage"]), 6)
+        shown.append({
+            "route": spill["route"], "start": spill["start"], "end": spill["end"], "running": spill["end"] is None,
+            "seconds": round(end - spill["start"]), "spend": spend, "reason": redact(spill["reason"] or ""),
+        })
+    openrouter = [s for s in shown if s["route"] == "openrouter"]
+    return {
+        "since": start,
+        "now": now,
+        "route": state.get("route"),
+        "flips": [{"at": r["at"], "from": r.get("from"), "to": r["route"], "reason": redact(r.get("reason") or ""),
+                   "hot_bucket": r.get("hot_bucket")} for r in inside],
+        "time_on_route": {k: round(v) for k, v in sorted(time_on.items(), key=lambda kv: -kv[1]) if v > 0},
+        "spills": shown,
+        "openrouter_spend": round(sum(s["spend"] for s in openrouter if s["spend"] is not None), 6),
+        "openrouter_spend_complete": all(s["spend"] is not None for s in openrouter),
+    }
+
+
+def run(args, out=None):
+    out = out or sys.stdout
+    seconds = parse_duration(args.since)
+    data = collect(seconds)
+    if args.json:
+        out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        return 0
+    w = out.write
+    w(f"since {clock(data['since'])} ({args.since})\n\n")
+    if not os.path.exists(paths.state_path(paths.HISTORY_JSONL)):
+        w("no flips recorded yet (the tick writes history.jsonl when the route changes)\n\n")
+    w("flips\n")
+    if not data["flips"]:
+        w("  (none in this window)\n")
+    for f in data["flips"]:
+        w(f"  {clock(f['at'])}  {f['from'] or '?'} → {f['to']}: {f['reason']}\n")
+    w("\ntime on each route\n")
+    total = max(1.0, data["now"] - data["since"])
+    for route, seconds in data["time_on_route"].items():
+        w(f"  {route:<11} {_span(seconds):>8}  {100 * seconds / total:5.1f}%\n")
+    if data["spills"]:
+        w("\nspills\n")
+        for s in data["spills"]:
+            end = "now (running)" if s["running"] else clock(s["end"])
+            cost = "" if s["route"] != "openrouter" else ("  spend unknown" if s["spend"] is None else f"  spent ${s['spend']:,.2f}")
+            w(f"  {clock(s['start'])} → {end}  {s['route']:<10} {_span(s['seconds']):>8}{cost}\n")
+    spend = f"${data['openrouter_spend']:,.2f}"
+    if not data["openrouter_spend_complete"]:
+        spend += " (some spills have no usage reading)"
+    w(f"\nOpenRouter spend during spills: {spend}\n")
+    return 0
