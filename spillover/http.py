@@ -8,6 +8,7 @@ import json
 import time
 
 import requests
+import urllib3
 
 from spillover.errors import SourceError
 from spillover.redact import redact
@@ -29,6 +30,17 @@ def _retry_after(headers):
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+def _chunks(response):
+    """The body as it arrives. iter_content waits for a whole chunk, so a body trickled byte by
+    byte would outlive the deadline; urllib3 2's read1 returns whatever is there."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:
+        yield from response.iter_content(CHUNK)
+        return
+    while chunk := read1(CHUNK, decode_content=True):
+        yield chunk
 
 
 def _error_message(body):
@@ -62,13 +74,13 @@ def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):
     try:
         body = bytearray()
         try:
-            for chunk in response.iter_content(CHUNK):
+            for chunk in _chunks(response):
                 body += chunk
                 if len(body) > MAX_BODY:
                     raise SourceError(f"{name}: answer larger than {MAX_BODY // 1024} KiB, ignored", status=response.status_code)
                 if time.monotonic() > deadline:
                     raise SourceError(f"{name}: answer still trickling in after {timeout:g} s, gave up", kind="unavailable")
-        except requests.exceptions.RequestException:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
             raise SourceError(f"{name}: connection broke while reading the answer", kind="unavailable") from None
     finally:
         response.close()

@@ -359,6 +359,9 @@ def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_se
     reset_passed = five_hour is not None and five_hour.resets_at is not None and now >= five_hour.resets_at
     if spilled and reset_passed:
         return since >= min(poll_seconds, 300), "confirming the reset"
+    if spilled and five_hour is not None and five_hour.resets_at is not None:
+        # A spilled plan cannot cool down before its reset: polling sooner learns nothing.
+        return since >= poll_seconds, "spilled until the reset"
     if five_hour is not None and five_hour.percent >= policy.threshold - 10 and not reset_passed:
         return since >= poll_seconds / 2, "close to the wall"
     near = five_hour is not None and five_hour.percent >= policy.resume

@@ -93,6 +93,7 @@ def collect(cfg, now=None, config_error=None):
             "credits": budget.get("credits"),
             "fetched_at": budget.get("fetched_at"),
             "error": budget.get("error"),
+            "credits_error": budget.get("credits_error"),
         },
         "sources": sources,
         "oauth_backoff_until": oauth.get("backoff_until") if (oauth.get("backoff_until") or 0) > now else None,

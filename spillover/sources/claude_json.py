@@ -1,5 +1,52 @@
-"""`~/.claude.json` extra usage (design §4.5). STUB."""
+"""`~/.claude.json` extra usage (design §4.5): do Anthropic's own usage credits carry the plan on?
+
+Claude Code caches the overage state in its global config: `cachedExtraUsageDisabledReason` is
+null when usage credits are on and a reason string (`out_of_credits`, `org_level_disabled`, …)
+when they are off; the key is missing when Claude Code never learned it.
+`oauthAccount.hasExtraUsageEnabled` is the fallback. Never fails: unreadable means unknown.
+"""
+
+import json
+import os
+
+from spillover import paths
+
+SOURCE = "~/.claude.json"
+
+
+def path_for(cfg):
+    """Claude Code keeps `.claude.json` inside CLAUDE_CONFIG_DIR when that is set, else in HOME."""
+    if cfg.claude_config_dir:
+        return os.path.join(cfg.claude_dirs[0], ".claude.json")
+    return paths.claude_json()
 
 
 def extra_usage(cfg):
-    return {"enabled": None, "reason": None, "path": None}
+    path = path_for(cfg)
+    info = {"enabled": None, "reason": None, "path": path, "source": SOURCE}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        info["reason"] = f"{path} does not exist (Claude Code not used here yet?)"
+        return info
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        info["reason"] = f"{path} cannot be read ({exc.__class__.__name__})"
+        return info
+    if not isinstance(data, dict):
+        info["reason"] = f"{path} is not a JSON object"
+        return info
+    if "cachedExtraUsageDisabledReason" in data:
+        reason = data["cachedExtraUsageDisabledReason"]
+        if reason is None:
+            info["enabled"] = True
+        else:
+            info.update(enabled=False, reason=str(reason))
+        return info
+    account = data.get("oauthAccount")
+    flag = account.get("hasExtraUsageEnabled") if isinstance(account, dict) else None
+    if isinstance(flag, bool):
+        info.update(enabled=flag, reason=None if flag else "oauthAccount.hasExtraUsageEnabled is false")
+    else:
+        info["reason"] = "Claude Code has not recorded whether usage credits are on"
+    return info

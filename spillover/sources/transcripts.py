@@ -1,6 +1,188 @@
-"""Transcript signal (design §4.3). STUB: replaced by the full incremental scanner."""
+"""Transcript signal (design §4.3): wall hits Claude Code wrote into `projects/**/*.jsonl`.
 
+A wall hit is a synthetic assistant record (`"isApiErrorMessage": true`, `"error": "rate_limit"`,
+`"apiErrorStatus": 429`) whose text names the limit and, usually, its reset in local time:
+`You've hit your session limit · resets 5:40pm (Europe/Madrid)`. Older clients wrote
+`Claude AI usage limit reached|<epoch>` or `5-hour limit reached ∙ resets 5am`.
+
+Files are read incrementally: per file we remember the offset after the last complete line, with
+inode and size to notice rotation or truncation (`transcripts.json` in the state dir). An
+unchanged file costs one stat. New bytes are searched for the marker key at C speed; only the
+few lines holding it are parsed.
+"""
+
+import json
+import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from spillover import paths, publish
+from spillover.policy import Sample
+
+SOURCE = "transcript"
+MARKER = b'"isApiErrorMessage"'
+CHUNK = 8 << 20  # bytes read at a time
+MAX_LINE = 64 << 20  # a "line" longer than this is skipped, not buffered
+OFFSETS_VERSION = 1
+# A wall resets at most a week after it is written: an older file cannot hold a current wall.
+MAX_WALL_AGE = 8 * 86400
+ASSUMED_RESET = {"five_hour": 5 * 3600, "unknown": 5 * 3600, "overage": 5 * 3600}
+WEEK = 7 * 86400
+
+# --- classifying a message --------------------------------------------------------------------
+
+# Warnings and transient throttling: never a wall, whatever else the text says.
+NOT_A_WALL = re.compile(
+    r"You've used \d+% of your|You['’]ve used \d+%|Approaching |You're now using extra usage|You're close to"
+    r"|Server is temporarily limiting requests",
+    re.IGNORECASE,
+)
+HIT_YOUR = re.compile(r"You['’]ve hit your (?:(session|weekly|Opus|Sonnet|usage) )?limit", re.IGNORECASE)
+HIT_BUCKET = {"session": "five_hour", "weekly": "seven_day", "opus": "seven_day_opus", "sonnet": "seven_day_sonnet",
+              "usage": "unknown", None: "overage"}
+OUT_OF_EXTRA = re.compile(r"You['’]re out of extra usage", re.IGNORECASE)
+LEGACY_EPOCH = re.compile(r"Claude AI usage limit reached\|(\d{9,13})")
+LEGACY_REACHED = re.compile(r"\b(5-hour|weekly|Opus weekly|Opus|Sonnet weekly|Sonnet) limit reached", re.IGNORECASE)
+LEGACY_BUCKET = {"5-hour": "five_hour", "weekly": "seven_day", "opus weekly": "seven_day_opus", "opus": "seven_day_opus",
+                 "sonnet weekly": "seven_day_sonnet", "sonnet": "seven_day_sonnet"}
+CLAUDE_USAGE_REACHED = re.compile(r"Claude (?:AI )?usage limit reached", re.IGNORECASE)
+
+# The reset, after `resets` or `reset at`: `5:40pm (Europe/Madrid)`, `3pm`, `Sep 17 at 10pm (…)`,
+# `Mon 12:00am`, `Oct 6, 1pm`.
+RESET = re.compile(
+    r"\breset(?:s)?(?: at)?\s+"
+    r"(?:(?P<weekday>Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\.?\s+|(?P<month>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:,| at)?\s+)?"
+    r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<ampm>am|pm)?"
+    r"(?:\s*\((?P<zone>[A-Za-z0-9_+\-/]+)\))?",
+    re.IGNORECASE,
+)
+MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+WEEKDAYS = {d: i for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+
+
+def classify(text):
+    """(bucket, reset match or epoch or None) of a wall message, or None when it is not a wall."""
+    if not text or NOT_A_WALL.search(text):
+        return None
+    m = LEGACY_EPOCH.search(text)
+    if m:
+        return "unknown", float(m.group(1)) / (1000 if len(m.group(1)) > 11 else 1)
+    m = HIT_YOUR.search(text)
+    if m:
+        bucket = HIT_BUCKET[m.group(1).lower() if m.group(1) else None]
+    elif OUT_OF_EXTRA.search(text):
+        bucket = "overage"
+    else:
+        m = LEGACY_REACHED.search(text)
+        if m:
+            bucket = LEGACY_BUCKET[m.group(1).lower()]
+        elif CLAUDE_USAGE_REACHED.search(text):
+            bucket = "unknown"
+        else:
+            return None  # e.g. `API Error: Request rejected (429) · <not a limit>`
+    reset = RESET.search(text, m.end() if m else 0)
+    return bucket, reset
+
+
+def _zone(name):
+    if not name:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def resolve_reset(match, written_at):
+    """Epoch of the next moment after `written_at` that matches a `resets …` phrase (None if invalid).
+
+    A phrase without a zone is in the machine's local time: Claude Code wrote it here.
+    """
+    hour = int(match.group("hour"))
+    minute = int(match.group("minute") or 0)
+    ampm = (match.group("ampm") or "").lower()
+    if ampm:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    zone = _zone(match.group("zone"))
+    base = datetime.fromtimestamp(written_at, zone) if zone else datetime.fromtimestamp(written_at).astimezone()
+
+    def at(day):
+        naive = datetime(day.year, day.month, day.day, hour, minute)
+        return naive.replace(tzinfo=zone) if zone else naive.astimezone()
+
+    month, weekday = match.group("month"), match.group("weekday")
+    if month:
+        number = MONTHS[month[:3].lower()]
+        for year in (base.year, base.year + 1):
+            try:
+                candidate = at(datetime(year, number, int(match.group("day"))))
+            except ValueError:
+                return None
+            if candidate > base - timedelta(days=1):
+                return candidate.timestamp()
+        return None
+    day = base
+    for _ in range(8):
+        candidate = at(day)
+        if candidate > base and (weekday is None or candidate.weekday() == WEEKDAYS[weekday[:3].lower()]):
+            return candidate.timestamp()
+        day = day + timedelta(days=1)
+    return None
+
+
+def message_text(record):
+    message = record.get("message")
+    content = message.get("content") if isinstance(message, dict) else record.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(c.get("text")) for c in content if isinstance(c, dict) and isinstance(c.get("text"), str))
+    return ""
+
+
+def record_time(record):
+    value = record.get("timestamp")
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) / (1000 if value > 1e11 else 1)
+    return None
+
+
+def wall_of(record, fallback_time):
+    """(bucket, observed_at, resets_at or None) of a wall-hit record, or None."""
+    if not isinstance(record, dict) or record.get("isApiErrorMessage") is not True:
+        return None
+    if record.get("error") not in (None, "rate_limit"):
+        return None
+    status = record.get("apiErrorStatus")
+    if status is not None and status != 429:
+        return None
+    found = classify(message_text(record))
+    if found is None:
+        return None
+    bucket, reset = found
+    written = record_time(record) or fallback_time
+    if reset is None:
+        resets_at = None
+    elif isinstance(reset, float):
+        resets_at = reset
+    else:
+        resets_at = resolve_reset(reset, written)
+    return bucket, written, resets_at
+
+
+# --- incremental reading ----------------------------------------------------------------------
 
 
 @dataclass
@@ -10,5 +192,127 @@ class ScanResult:
     problems: list = field(default_factory=list)
 
 
+def roots(claude_dirs):
+    """`<dir>/projects` of each Claude config dir, plus the legacy `~/.config/claude/projects`."""
+    found, seen = [], set()
+    home = os.path.expanduser("~")
+    candidates = [os.path.join(d, "projects") for d in claude_dirs]
+    candidates += [os.path.join(paths.config_home(), "claude", "projects"), os.path.join(home, ".config", "claude", "projects")]
+    for path in candidates:
+        real = os.path.realpath(path)
+        if real not in seen and os.path.isdir(path):
+            seen.add(real)
+            found.append(path)
+    return found
+
+
+def transcript_files(root):
+    """(path, stat) of every *.jsonl under root; symlinked dirs are not followed."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.endswith(".jsonl"):
+                path = os.path.join(dirpath, name)
+                try:
+                    yield path, os.stat(path)
+                except OSError:
+                    continue
+
+
+def read_new(path, offset, on_line):
+    """Read complete lines from `offset`; call on_line(bytes) for lines holding MARKER. Returns the new offset."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        carry = b""
+        skipping = False  # inside an over-long line: drop bytes up to its newline
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                break
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n")
+            if cut == -1:
+                if len(data) > MAX_LINE:
+                    offset += len(data)
+                    carry, skipping = b"", True
+                else:
+                    carry = data
+                continue
+            body, carry = data[: cut + 1], data[cut + 1:]
+            if skipping:
+                first = body.find(b"\n") + 1
+                offset += first
+                body, skipping = body[first:], False
+            pos = body.find(MARKER)
+            while pos != -1:
+                start = body.rfind(b"\n", 0, pos) + 1
+                end = body.find(b"\n", pos)
+                on_line(body[start:end])
+                pos = body.find(MARKER, end)
+            offset += len(body)
+    return offset
+
+
+def _in_spill(at, intervals):
+    return any(start <= at and (end is None or at < end) for start, end in intervals)
+
+
 def scan(claude_dirs, state_dir, now, spilled_intervals=()):
-    return ScanResult()
+    """New wall hits since the last scan, plus the walls still current from earlier scans."""
+    offsets_path = os.path.join(state_dir, paths.TRANSCRIPT_OFFSETS)
+    saved = publish.read_json(offsets_path, default=None)
+    if not isinstance(saved, dict) or saved.get("version") != OFFSETS_VERSION:
+        saved = {}
+    old_files = saved.get("files") if isinstance(saved.get("files"), dict) else {}
+    # One wall per bucket and reset: retries and subagent transcripts repeat the same hit; the
+    # newest record of it is kept (newest sample wins when merging).
+    walls = {}  # (bucket, reset minute) -> (observed_at, resets_at)
+
+    def keep(bucket, written, resets_at):
+        key = (bucket, None if resets_at is None else round(resets_at / 60))
+        if key not in walls or walls[key][0] < written:
+            walls[key] = (written, resets_at)
+
+    for entry in saved.get("walls") or ():
+        if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[1], (int, float)):
+            keep(*entry)
+    result = ScanResult()
+    files = {}
+
+    def on_line(raw):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return
+        wall = wall_of(record, now)
+        if wall is None:
+            return
+        if _in_spill(wall[1], spilled_intervals):
+            return  # hit while on a spill target: that target's trouble, not the plan's
+        keep(*wall)
+
+    for root in roots(claude_dirs):
+        for path, st in transcript_files(root):
+            result.last_activity = max(result.last_activity or 0, st.st_mtime)
+            old = old_files.get(path)
+            offset = old.get("offset", 0) if isinstance(old, dict) and old.get("ino") == st.st_ino else 0
+            if not isinstance(offset, int) or offset > st.st_size:
+                offset = 0  # truncated or rewritten: start over
+            if offset == 0 and st.st_mtime < now - MAX_WALL_AGE:
+                offset = st.st_size  # too old to hold a wall that still matters
+            if offset < st.st_size:
+                try:
+                    offset = read_new(path, offset, on_line)
+                except OSError as exc:
+                    result.problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
+            files[path] = {"ino": st.st_ino, "offset": offset}
+
+    kept = []
+    for (bucket, _), (written, resets_at) in walls.items():
+        until = resets_at if resets_at is not None else written + ASSUMED_RESET.get(bucket, WEEK)
+        if until <= now or _in_spill(written, spilled_intervals):
+            continue
+        kept.append([bucket, written, resets_at])
+        result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True))
+    result.samples.sort(key=lambda s: s.observed_at)
+    publish.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
+    return result

@@ -1,0 +1,178 @@
+"""`spillover simulate TRACE`: replay a quota trace through the real decision.
+
+The trace is samples.jsonl's shape (what the statusline and the tick record). A simulated clock
+steps every `--step` seconds; at each step the decision sees only the samples observed by then
+(merged newest-wins, recent ones as forecast history), a healthy spill target, and the user's
+configuration overridden by the flags. The report tells how long the user would have sat on the
+plan at the wall, how long they would have been spilled, how often the route flipped, and what
+the spill would have cost at a flat $/hour.
+"""
+
+import json
+import os
+import sys
+from dataclasses import replace
+
+from spillover import config, paths, policy, samples
+from spillover.errors import UsageError
+from spillover.policy import Previous, Signals, TargetHealth
+
+HISTORY_WINDOW = policy.FORECAST_WINDOW + 60  # what the tick feeds the forecast, too
+TARGET = TargetHealth("openrouter", True, "simulated")
+
+
+def load_trace(path):
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such trace file")
+    out = []
+    for line in samples.iter_lines(path):
+        out.extend(samples.to_samples(line))
+    if not out:
+        raise UsageError(f"{path}: no samples in it (expected JSONL lines like "
+                         '{"t": 1767300000, "five_hour": {"percent": 87, "resets_at": 1767312000}})')
+    out.sort(key=lambda s: s.observed_at)
+    return out
+
+
+def at_wall(merged, now):
+    """Whether a plan bucket that stops Claude Code is at 100% right now, by the latest reading."""
+    for bucket in policy.HOT:
+        s = merged.get(bucket)
+        if s is not None and s.percent >= 100.0 and (s.resets_at is None or now < s.resets_at):
+            return True
+    return False
+
+
+def replay(trace, pol, step, cost_per_hour):
+    """Walk the simulated clock over the trace. Returns the report dict."""
+    start, end = trace[0].observed_at, trace[-1].observed_at
+    prev = Previous()
+    merged, history = {}, []
+    flips, decisions, index = [], [], 0
+    now = start
+    while now <= end:
+        while index < len(trace) and trace[index].observed_at <= now:
+            history.append(trace[index])
+            index += 1
+        history = [s for s in history if now - s.observed_at <= HISTORY_WINDOW]
+        merged = policy.merge(list(merged.values()) + history)
+        by_bucket = {}
+        for s in history:
+            by_bucket.setdefault(s.bucket, []).append(s)
+        signals = Signals(buckets=merged, history=by_bucket, targets=(TARGET,))
+        decision = policy.decide(prev, signals, pol, now)
+        flipped = decision.route != prev.route
+        if flipped:
+            flips.append({"at": now, "from": prev.route, "to": decision.route, "reason": decision.reason,
+                          "five_hour": None if merged.get("five_hour") is None else merged["five_hour"].percent})
+        # What the tick stores in state.json and reads back as the previous decision.
+        prev = Previous(decision.route, now if flipped else prev.since, decision.hot_bucket,
+                        decision.reason if flipped else prev.reason)
+        decisions.append((now, decision.route))
+        now += step
+    wall, spilled, blocked = account(trace, decisions, end)
+    return {
+        "trace_start": start,
+        "trace_end": end,
+        "samples": len(trace),
+        "step_seconds": step,
+        "threshold": pol.threshold,
+        "resume": pol.resume,
+        "lead_minutes": pol.lead_seconds / 60,
+        "minutes_at_wall_on_plan": round(wall / 60, 1),
+        "minutes_spilled": round(spilled / 60, 1),
+        "minutes_blocked": round(blocked / 60, 1),
+        "flips": len(flips),
+        "cost_per_hour": cost_per_hour,
+        "spill_cost_usd": round(spilled / 3600 * cost_per_hour, 2),
+        "events": flips,
+    }
+
+
+def account(trace, decisions, end):
+    """Seconds (at the wall on the plan, spilled, blocked), on a timeline cut at every decision and
+    every reading: a route holds until the next decision, a reading until the next reading, so a
+    wall reached between two decisions counts from the reading that showed it."""
+    cuts = sorted({t for t, _ in decisions} | {s.observed_at for s in trace} | {end})
+    wall = spilled = blocked = 0.0
+    truth, index, route_index = {}, 0, 0
+    for a, b in zip(cuts, cuts[1:]):
+        while index < len(trace) and trace[index].observed_at <= a:
+            truth = policy.merge(list(truth.values()) + [trace[index]])
+            index += 1
+        while route_index + 1 < len(decisions) and decisions[route_index + 1][0] <= a:
+            route_index += 1
+        route = decisions[route_index][1]
+        if route in policy.TARGETS:
+            spilled += b - a
+        elif at_wall(truth, a):
+            wall += b - a
+        if route == "blocked":
+            blocked += b - a
+    return wall, spilled, blocked
+
+
+def _clock(epoch):
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def print_report(report, out):
+    w = out.write
+    hours = (report["trace_end"] - report["trace_start"]) / 3600
+    w(f"trace     {report['samples']} samples over {hours:.1f} h ({_clock(report['trace_start'])} → {_clock(report['trace_end'])}), "
+      f"decision every {report['step_seconds']:g}s\n")
+    w(f"policy    threshold {report['threshold']:g}%, resume {report['resume']:g}%, lead {report['lead_minutes']:g} min\n\n")
+    rows = (
+        ("on the plan at the wall", f"{report['minutes_at_wall_on_plan']:g} min"),
+        ("spilled", f"{report['minutes_spilled']:g} min"),
+        ("blocked", f"{report['minutes_blocked']:g} min"),
+        ("flips", str(report["flips"])),
+        ("spill cost estimate", f"${report['spill_cost_usd']:.2f} (at ${report['cost_per_hour']:g}/h)"),
+    )
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        w(f"  {name:<{width}}  {value}\n")
+    if report["events"]:
+        w("\nflips\n")
+        for e in report["events"]:
+            pct = "" if e["five_hour"] is None else f" at five_hour {e['five_hour']:.0f}%"
+            w(f"  {_clock(e['at'])}  {e['from']} → {e['to']}{pct}: {e['reason']}\n")
+
+
+def run(args, out=None):
+    out = out or sys.stdout
+    if args.from_history:
+        if args.trace:
+            raise UsageError("give a TRACE file or --from-history, not both")
+        path = paths.state_path(paths.SAMPLES_JSONL)
+    elif args.trace:
+        path = args.trace
+    else:
+        raise UsageError("give a TRACE file (JSONL samples) or --from-history")
+    if args.step <= 0:
+        raise UsageError("--step must be a positive number of seconds")
+    if args.cost_per_hour < 0:
+        raise UsageError("--cost-per-hour must be 0 or more")
+    cfg = config.load()
+    pol = policy.Policy.from_config(cfg)
+    overrides = {}
+    if args.threshold is not None:
+        overrides["threshold"] = config._percent("--threshold", str(args.threshold))
+    if args.resume is not None:
+        overrides["resume"] = config._percent("--resume", str(args.resume))
+    if args.lead is not None:
+        if args.lead < 0:
+            raise UsageError("--lead must be 0 or more minutes")
+        overrides["lead_seconds"] = args.lead * 60
+    pol = replace(pol, **overrides)
+    if pol.resume >= pol.threshold:
+        raise UsageError(f"resume {pol.resume:g}% must be under threshold {pol.threshold:g}%")
+    report = replay(load_trace(path), pol, args.step, args.cost_per_hour)
+    report["trace"] = path
+    if args.json:
+        out.write(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    else:
+        print_report(report, out)
+    return 0
