@@ -268,7 +268,9 @@ def _extra_usage(cfg, oauth_extra, state):
 
     info = dict(claude_json.extra_usage(cfg))
     if isinstance(oauth_extra, dict) and isinstance(oauth_extra.get("is_enabled"), bool):
-        info.update(enabled=oauth_extra["is_enabled"], source="oauth")
+        enabled = oauth_extra["is_enabled"]
+        info.update(enabled=enabled, source="oauth",
+                    reason=None if enabled else "extra usage is disabled (usage endpoint: extra_usage.is_enabled false)")
     elif info.get("enabled") is None and isinstance(state.get("extra_usage"), dict):
         return state["extra_usage"]
     return info
