@@ -4,32 +4,8 @@ import json
 import time
 
 from spillover import fastcheck, paths, policy, publish
+from spillover.fmt import ago, until  # noqa: F401 (history and doctor import them from here)
 from spillover.targets.openrouter import money
-
-
-def ago(seconds):
-    if seconds is None:
-        return "never"
-    seconds = max(0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m ago"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h ago"
-    return f"{seconds / 86400:.1f}d ago"
-
-
-def until(seconds):
-    if seconds is None:
-        return "-"
-    if seconds <= 0:
-        return "passed"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600:.0f}h{(seconds % 3600) / 60:02.0f}m"
-    return f"{seconds / 86400:.1f}d"
 
 
 def clock(epoch):

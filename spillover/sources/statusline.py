@@ -15,6 +15,7 @@ import sys
 import time
 
 from spillover import paths, samples
+from spillover.fmt import until
 
 SOURCE = "statusline"
 WINDOWS = ("five_hour", "seven_day")
@@ -121,17 +122,6 @@ def record(found, now):
     return True
 
 
-def _left(seconds):
-    if seconds <= 0:
-        return "now"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    if minutes < 48 * 60:
-        return f"{minutes // 60}h{minutes % 60:02d}m"
-    return f"{minutes / 1440:.1f}d"
-
-
 def _pct(value):
     return f"{value:.0f}%"
 
@@ -170,7 +160,7 @@ def render(state, found, now):
     if pct is not None:
         text = "5h " + _pct(pct)
         if isinstance(resets, (int, float)) and resets > now:
-            text += " ↻" + _left(resets - now)
+            text += " ↻" + until(resets - now, past="now")
         parts.append(text)
     return "spillover " + " · ".join(parts) if parts else NEUTRAL
 

@@ -1,0 +1,25 @@
+"""Human-readable durations, shared by `status`, `history` and the statusline (no imports: the
+statusline renders on every Claude Code refresh)."""
+
+
+def span(seconds):
+    """A positive duration, compact: 45s, 39m, 2h05m, 3.5d."""
+    seconds = max(0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 48 * 60:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{seconds / 86400:.1f}d"
+
+
+def ago(seconds):
+    return "never" if seconds is None else f"{span(seconds)} ago"
+
+
+def until(seconds, *, none="-", past="passed"):
+    if seconds is None:
+        return none
+    return past if seconds <= 0 else span(seconds)
