@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
+CLIENT  = tests/e2e/node_modules/.package-lock.json
 SHELL_FILES = direnvrc spillover/shell/*.sh spillover/shell/*.bash cron/*.sh .ci/run bench/*.sh
 
 .PHONY: install quickstart test unit e2e lint bench clean
@@ -20,13 +21,20 @@ quickstart: install
 	$(VENV)/bin/spillover tick
 	$(VENV)/bin/spillover status
 
-test: install lint
+# Everything, the real Claude Code end-to-end suite included.
+test: install lint $(CLIENT)
 	$(PY) -m pytest -q tests
 
 unit: install
 	$(PY) -m pytest -q tests --ignore=tests/e2e
 
-e2e: install
+# The real Claude Code client, pinned in tests/e2e/package-lock.json (npm's "install-scripts"
+# warning is harmless: the postinstall that links the native binary does run).
+$(CLIENT): tests/e2e/package.json tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund
+	touch $@
+
+e2e: install $(CLIENT)
 	$(PY) -m pytest -q tests/e2e
 
 lint:
@@ -35,8 +43,9 @@ lint:
 	for f in $(wildcard spillover/shell/*.fish); do fish --no-execute "$$f" || exit 1; done
 	$(PYTHON) -m compileall -q spillover tests bench
 
+# One table of ratios against baselines measured in the same run (see bench/run.py).
 bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache tests/e2e/node_modules .bench

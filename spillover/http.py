@@ -5,6 +5,7 @@ ends within `timeout` seconds of wall-clock time and raises SourceError with a r
 """
 
 import json
+import re
 import time
 
 import requests
@@ -13,6 +14,7 @@ import urllib3
 from spillover.errors import SourceError
 from spillover.redact import redact
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (ESC sequences, NUL)
 MAX_BODY = 1 << 20  # no answer we read is anywhere near 1 MiB
 CHUNK = 16 * 1024
 
@@ -44,18 +46,20 @@ def _chunks(response):
 
 
 def _error_message(body):
-    """The `error.message` of an OpenRouter/Anthropic-style error body, if there is one."""
+    """The `error.message` of an OpenRouter/Anthropic-style error body, if there is one, as one
+    line of printable text: it ends up in reasons that terminals and route.env show."""
     try:
         data = json.loads(body)
     except ValueError:
         return None
+    message = None
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
-        if isinstance(err, str):
-            return err
-    return None
+            message = err["message"]
+        elif isinstance(err, str):
+            message = err
+    return None if message is None else " ".join(_CONTROL.sub(" ", message).split())
 
 
 def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):

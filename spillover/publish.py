@@ -25,8 +25,9 @@ def fish_quote(value):
 
 
 def dotenv_quote(value):
-    """Quote a value for a python-dotenv file (the config file)."""
-    if "'" not in value:
+    """Quote a value for a python-dotenv file (the config file). python-dotenv decodes backslash
+    escapes even inside single quotes, so a value with a backslash takes the double-quoted form."""
+    if "'" not in value and "\\" not in value:
         return "'" + value + "'"
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

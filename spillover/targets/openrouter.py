@@ -5,6 +5,7 @@ Every function returns plain data; `guard()` is the pure budget check the decisi
 """
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -68,7 +69,7 @@ def parse_key(payload):
         label=str(data.get("label") or ""),
         limit=_number(data, "limit"),
         limit_remaining=_number(data, "limit_remaining"),
-        limit_reset=reset if isinstance(reset, str) else None,
+        limit_reset=reset if isinstance(reset, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,32}", reset) else None,  # daily, weekly, monthly
         usage=_number(data, "usage"),
         usage_daily=_number(data, "usage_daily"),
         usage_weekly=_number(data, "usage_weekly"),

@@ -1,0 +1,167 @@
+"""A small fake of the Anthropic Messages API on loopback, for the real Claude Code client.
+
+What the client does (research/claude_code_probe.md): a warm-up `HEAD <prefix>`, then
+`POST <prefix>/v1/messages?beta=true` with `stream: true`. This server answers any path that ends
+in `/v1/messages` (query stripped) with the SSE events of a one-word answer ("pong"), echoes the
+requested model, and records every request with its headers and parsed body. A proxy `CONNECT`
+is recorded too and refused: it is how a test sees the client try to reach a real host.
+
+Modes (`server.mode = …`):
+- "ok": answer "pong".
+- "429wall": a subscriber's five-hour wall: HTTP 429 with the `anthropic-ratelimit-unified-*`
+  headers naming the claim (`representative-claim: five_hour`, `reset: <epoch>`). Signed in with
+  the plan's OAuth token, the client words it `You've hit your session limit · resets 5:40pm (…)`;
+  without the claim header it writes `Server is temporarily limiting requests (not your usage
+  limit) · …` instead.
+- "429usage": the legacy wording `Claude AI usage limit reached|<epoch>`; with a bearer token or
+  API key the client writes `API Error: Request rejected (429) · Claude AI usage limit reached|…`.
+Both 429s carry `x-should-retry: false`, so the client gives up at once instead of retrying for
+three minutes.
+"""
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PONG = "pong"
+
+
+def sse(events):
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+
+def pong_events(model, text=PONG):
+    msg_id = "msg_fake_" + uuid.uuid4().hex[:12]
+    usage = {"input_tokens": 12, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    return [
+        ("message_start", {"type": "message_start", "message": {
+            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("ping", {"type": "ping"}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": 2}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+class FakeAnthropic:
+    def __init__(self):
+        self.mode = "ok"
+        self.requests = []  # {method, path, query, headers (lower-cased names), body (parsed JSON or None)}
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _record(self, method):
+                path, _, query = self.path.partition("?")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                record = {"method": method, "path": path, "query": query, "at": time.time(), "body": body,
+                          "headers": {k.lower(): v for k, v in self.headers.items()}}
+                with server.lock:
+                    server.requests.append(record)
+                    return record, server.mode
+
+            def _send(self, status, data, content_type="application/json", extra=()):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("request-id", "req_fake_" + uuid.uuid4().hex[:12])
+                for name, value in extra:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _error(self, status, kind, message, extra=()):
+                body = json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+                self._send(status, body, extra=extra)
+
+            def do_HEAD(self):
+                self._record("HEAD")
+                self._send(404, b"")
+
+            def do_GET(self):
+                record, _ = self._record("GET")
+                if record["path"].endswith("/v1/models"):
+                    self._send(200, json.dumps({"data": [], "has_more": False}).encode())
+                else:
+                    self._error(404, "not_found_error", "Not found")
+
+            def do_CONNECT(self):
+                self._record("CONNECT")
+                self._send(403, b"")
+                self.close_connection = True
+
+            def do_POST(self):
+                record, mode = self._record("POST")
+                path, body = record["path"], record["body"] or {}
+                if path.endswith("/v1/messages/count_tokens"):
+                    return self._send(200, json.dumps({"input_tokens": 12}).encode())
+                if not path.endswith("/v1/messages"):
+                    return self._error(404, "not_found_error", f"Not found: {path}")
+                if mode == "429wall":
+                    # What a subscriber's five-hour wall looks like: the unified headers name the claim.
+                    reset = int(time.time()) + 3600
+                    return self._error(429, "rate_limit_error", "Rate limited",
+                                       extra=(("x-should-retry", "false"),
+                                              ("anthropic-ratelimit-unified-status", "rejected"),
+                                              ("anthropic-ratelimit-unified-reset", str(reset)),
+                                              ("anthropic-ratelimit-unified-representative-claim", "five_hour")))
+                if mode == "429usage":
+                    reset = int(time.time()) + 3600
+                    return self._error(429, "rate_limit_error", f"Claude AI usage limit reached|{reset}",
+                                       extra=(("x-should-retry", "false"),
+                                              ("anthropic-ratelimit-unified-status", "rejected"),
+                                              ("anthropic-ratelimit-unified-reset", str(reset))))
+                model = body.get("model") or "claude-opus-4-8"
+                if body.get("stream"):
+                    return self._send(200, sse(pong_events(model)), "text/event-stream", (("Cache-Control", "no-cache"),))
+                message = {"id": "msg_fake_" + uuid.uuid4().hex[:12], "type": "message", "role": "assistant", "model": model,
+                           "content": [{"type": "text", "text": PONG}], "stop_reason": "end_turn", "stop_sequence": None,
+                           "usage": {"input_tokens": 12, "output_tokens": 2}}
+                self._send(200, json.dumps(message).encode())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def messages(self):
+        """The POSTs to any `…/v1/messages` path, in order."""
+        with self.lock:
+            return [r for r in self.requests if r["method"] == "POST" and r["path"].endswith("/v1/messages")]
+
+    def clear(self):
+        with self.lock:
+            self.requests.clear()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":  # manual experiments: python tests/e2e/fake_anthropic.py
+    fake = FakeAnthropic()
+    print(fake.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.close()

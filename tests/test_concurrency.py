@@ -1,0 +1,283 @@
+"""Concurrency and crash safety of the tick and of the published files (design §2).
+
+- cron may start a tick while the previous one still runs: exactly one works, the rest exit 0;
+- a shell sources route.env at any moment: it must never see a half-written file;
+- a tick can die at any instruction (SIGKILL, OOM, reboot): what it leaves is the old or the new
+  version of each file, and the next tick carries on.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from spillover import config, publish, targets
+from tests import fakes
+from tests.conftest import OAUTH_TOKEN, OR_KEY, Sandbox, sandbox_env
+
+ROUTES = ("plan", "openrouter")
+RECOVER_EVERY = 4
+
+
+def wired_sandbox(root, usage, openrouter, **extra):
+    """What the `wired` fixture builds, for tests that need several sandboxes at once."""
+    root.mkdir(parents=True, exist_ok=True)
+    home, env = sandbox_env(root)
+    box = Sandbox(root, home, env)
+    box.write_credentials()
+    box.write_config(
+        SPILLOVER_CLAUDE_USAGE_URL=f"{usage.url}/api/oauth/usage",
+        OPENROUTER_API_URL=f"{openrouter.url}/api/v1",
+        SPILLOVER_OPENROUTER_BASE_URL=f"{openrouter.url}/api",
+        OPENROUTER_API_KEY=OR_KEY,
+        SPILLOVER_TIMEOUT="2",
+        **extra,
+    )
+    box.usage, box.openrouter = usage, openrouter
+    return box
+
+
+def tick_cmd():
+    return [sys.executable, "-m", "spillover", "tick", "--poll"]
+
+
+# --- 20 ticks at once -------------------------------------------------------------------------
+
+
+def test_twenty_simultaneous_ticks_one_works_the_rest_exit_0(wired):
+    # The usage endpoint answers slowly, so the tick holding the lock is still at work while all
+    # the others start, find the lock taken and leave.
+    hold = 8.0
+    wired.config_file.write_text(wired.config_file.read_text() + "SPILLOVER_TIMEOUT='20'\n")
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0), delay=hold)
+    env = dict(wired.env)
+    started = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-m", "spillover", "tick"], env=env, cwd=wired.root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(20)]
+    ended = {}
+    while len(ended) < len(procs) and time.monotonic() - started < 60:
+        for i, proc in enumerate(procs):
+            if i not in ended and proc.poll() is not None:
+                ended[i] = time.monotonic() - started
+        time.sleep(0.02)
+    finished = [(proc.returncode, ended.get(i, 60.0), proc.communicate(timeout=5)[1]) for i, proc in enumerate(procs)]
+    assert [code for code, _, _ in finished] == [0] * 20, [err for _, _, err in finished]
+    workers = [t for _, t, _ in finished if t >= hold]
+    print("exit times", sorted(round(t, 2) for _, t, _ in finished))
+    assert len(workers) == 1, f"{len(workers)} ticks did the work (times {[round(t, 1) for _, t, _ in finished]})"
+    assert len(wired.usage.hits("/api/oauth/usage")) == 1
+    history = publish.read_jsonl(str(wired.state_dir / "history.jsonl"))
+    assert [(h["from"], h["route"]) for h in history] == [("plan", "openrouter")]
+    assert wired.state()["route"] == "openrouter"
+
+
+# --- a reader never sees a partial route.env --------------------------------------------------
+
+READER = r"""
+out=$1 file=$2 stop=$3
+names=(SPILLOVER_ROUTE SPILLOVER_REASON ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_API_KEY
+       ANTHROPIC_DEFAULT_OPUS_MODEL ANTHROPIC_DEFAULT_SONNET_MODEL ANTHROPIC_DEFAULT_HAIKU_MODEL CLAUDE_CODE_SUBAGENT_MODEL)
+while [[ ! -e $stop ]]; do
+  (
+    # shellcheck disable=SC1090
+    . "$file" 2>/dev/null || { echo BROKEN; exit; }
+    line=""
+    for n in "${names[@]}"; do
+      if [[ -n ${!n+set} ]]; then line+="$n=${!n};"; else line+="$n-;"; fi
+    done
+    printf '%s\n' "$line"
+  ) >>"$out"
+done
+"""
+
+
+def route_pairs(route, cfg, reason):
+    return targets.route_env(route, cfg, reason=reason)
+
+
+def expected_line(pairs):
+    shown = dict(pairs)
+    names = ("SPILLOVER_ROUTE", "SPILLOVER_REASON") + targets.ROUTING_VARS + targets.MODEL_VARS
+    return "".join(f"{n}={shown[n]};" if shown.get(n) is not None else f"{n}-;" for n in names)
+
+
+def race_reader_against(tmp_path, write, writes=1000):
+    """Run the bash reader while `write(route, pairs, reason)` is called `writes` times."""
+    cfg = config.load(environ={"OPENROUTER_API_KEY": OR_KEY, "SPILLOVER_OPENROUTER_BASE_URL": "https://openrouter.ai/api"},
+                      path=str(tmp_path / "none.env"))
+    # A long reason puts a big comment before the exports: a torn file would miss them.
+    reasons = {"plan": "five_hour back to 10% < 50% " + "p" * 8000, "openrouter": "five_hour 96% ≥ 95% " + "o" * 8000}
+    versions = {r: route_pairs(r, cfg, reasons[r]) for r in ROUTES}
+    expected = {expected_line(pairs) for pairs in versions.values()}
+    # On tmpfs when there is one: fsync is free there, and the race is about rename, not disks.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    state_dir = Path(tempfile.mkdtemp(prefix="spillover-race-", dir=shm or tmp_path))
+    write("plan", versions["plan"], reasons["plan"], str(state_dir))
+    out, stop = tmp_path / "seen.txt", tmp_path / "stop"
+    reader = subprocess.Popen(["bash", "-c", READER, "reader", str(out), str(state_dir / "route.env"), str(stop)])
+    try:
+        for i in range(writes):
+            route = ROUTES[(i + 1) % 2]
+            write(route, versions[route], reasons[route], str(state_dir))
+    finally:
+        stop.touch()
+        reader.wait(timeout=30)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    seen = out.read_text().splitlines()
+    return seen, expected
+
+
+def test_reader_never_sees_a_partial_route_env(tmp_path):
+    seen, expected = race_reader_against(
+        tmp_path, lambda route, pairs, reason, state_dir: publish.publish_route(state_dir, route, pairs, reason))
+    print(f"{len(seen)} reads during 1000 writes")
+    assert len(seen) >= 50, f"the reader only read {len(seen)} times: the race was not exercised"
+    torn = [line for line in seen if line not in expected]
+    assert not torn, f"{len(torn)} of {len(seen)} reads saw a partial route.env, e.g. {torn[0][:300]}"
+    assert {line for line in seen} == expected, "the reader should have seen both routes"
+
+
+def test_the_reader_catches_a_writer_that_is_not_atomic(tmp_path):
+    """The harness above can fail: an in-place writer is caught tearing the file."""
+
+    def naive(route, pairs, reason, state_dir):
+        text = publish.render_sh(pairs, route, reason)
+        with open(os.path.join(state_dir, "route.env"), "w", encoding="utf-8") as handle:
+            for i in range(0, len(text), 4096):  # as a buffered writer flushes it
+                handle.write(text[i:i + 4096])
+                handle.flush()
+
+    seen, expected = race_reader_against(tmp_path, naive)
+    assert any(line not in expected for line in seen), "an in-place writer went unnoticed"
+
+
+# --- SIGKILL at random points ----------------------------------------------------------------
+
+
+def assert_complete_route_env(text, cfg_values):
+    """One whole rendering: header, exports, and the final `unset` line; values exact."""
+    assert text.endswith("\n") and text.startswith(publish.HEADER), text[:200]
+    route = next(line[len("# route: "):] for line in text.splitlines() if line.startswith("# route: "))
+    assert route in ROUTES, route
+    cfg = config.load(environ=cfg_values, path="/nonexistent/config.env")
+    reason = next((line[len("# reason: "):] for line in text.splitlines() if line.startswith("# reason: ")), "")
+    assert text == publish.render_sh(targets.route_env(route, cfg, reason=reason), route, reason)
+    return route
+
+
+def assert_complete_state(text):
+    state = json.loads(text)
+    assert state["version"] == 1 and state["route"] in ROUTES
+    for key in ("decided_at", "status", "reason", "route_reason", "route_since", "buckets", "details", "sources", "budget"):
+        assert key in state, key
+    assert state["status"] == ("plan" if state["route"] == "plan" else "spilled")
+    return state
+
+
+def kill_worker(root, index, kills, seed):
+    """One sandbox, `kills` ticks each killed after a random delay up to a little more than a
+    whole tick takes under the current load (so the kill lands anywhere: imports, network,
+    decision, publishing); a full tick after every RECOVER_EVERY-th kill and at the end must recover."""
+    rng = random.Random(seed)
+    usage, openrouter = fakes.FakeServer(), fakes.FakeServer()
+    openrouter.set("/api/v1/key", json=fakes.key_body())
+    try:
+        box = wired_sandbox(root / f"w{index}", usage, openrouter)
+        env = dict(box.env, SPILLOVER_POLL_MINUTES="0")
+        usage.set("/api/oauth/usage", json=fakes.usage_body(10.0))
+        started = time.monotonic()
+        subprocess.run(tick_cmd(), env=env, cwd=box.root, check=True, capture_output=True, timeout=60)
+        longest = 1.2 * (time.monotonic() - started)
+        cfg_values = {"OPENROUTER_API_KEY": OR_KEY, "SPILLOVER_OPENROUTER_BASE_URL": f"{openrouter.url}/api"}
+        stats = {"killed": 0, "finished_first": 0, "killed_after_publishing": 0, "routes": set(), "tmp_left": 0}
+        for i in range(kills):
+            # Alternate the quota across the wall so every tick has a new decision to publish.
+            usage.set("/api/oauth/usage", json=fakes.usage_body(96.0 if i % 2 == 0 else 10.0))
+            before = {name: _read(box.state_dir / name) for name in ("route.env", "state.json")}
+            proc = subprocess.Popen(tick_cmd(), env=env, cwd=box.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0, longest))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                stats["killed"] += 1
+            else:
+                stats["finished_first"] += 1
+                assert proc.returncode == 0, "a tick after a killed one failed"
+            proc.wait()
+            after = {name: _read(box.state_dir / name) for name in ("route.env", "state.json")}
+            if proc.returncode == -signal.SIGKILL and after["state.json"] != before["state.json"]:
+                stats["killed_after_publishing"] += 1
+            if after["route.env"] is not None:
+                assert_complete_route_env(after["route.env"], cfg_values)
+            else:
+                assert before["route.env"] is None, "route.env disappeared"
+            if after["state.json"] is not None:
+                assert_complete_state(after["state.json"])
+            else:
+                assert before["state.json"] is None, "state.json disappeared"
+            if i % RECOVER_EVERY and i != kills - 1:
+                continue
+            # The next tick recovers: exit 0, valid files, the route the quota calls for.
+            started = time.monotonic()
+            done = subprocess.run(tick_cmd(), env=env, cwd=box.root, capture_output=True, text=True, timeout=60)
+            longest = 1.2 * (time.monotonic() - started)  # follow the machine's load
+            assert done.returncode == 0, done.stderr
+            assert "Traceback" not in done.stderr
+            state = assert_complete_state(_read(box.state_dir / "state.json"))
+            route = assert_complete_route_env(_read(box.state_dir / "route.env"), cfg_values)
+            assert state["route"] == route == ("openrouter" if i % 2 == 0 else "plan"), state["reason"]
+            stats["routes"].add(route)
+        stats["longest"] = longest
+        stats["tmp_left"] = len([n for n in os.listdir(box.state_dir) if n.startswith(".tmp-")])
+        return stats
+    finally:
+        usage.close()
+        openrouter.close()
+
+
+def _read(path):
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def test_sigkill_at_random_points_leaves_whole_files_and_the_next_tick_recovers(tmp_path):
+    kills, workers = 200, 3
+    seed = int(os.environ.get("SPILLOVER_TEST_SEED", time.time()))
+    print(f"seed {seed} (SPILLOVER_TEST_SEED to replay)")
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda i: kill_worker(tmp_path, i, kills // workers + (i < kills % workers), seed + i), range(workers)))
+    killed = sum(r["killed"] for r in results)
+    total = {k: sum(r[k] for r in results) for k in ("finished_first", "killed_after_publishing", "tmp_left")}
+    longest = max(r["longest"] for r in results)
+    print(f"delays up to ~{longest * 1000:.0f} ms: killed {killed} (of which after state.json was replaced: "
+          f"{total['killed_after_publishing']}), finished before the kill {total['finished_first']}, "
+          f"temp files left behind {total['tmp_left']}")
+    assert killed >= kills // 2, "too few ticks were actually killed mid-run: the delays are too long"
+    # The kills reached the end of the tick too, where the files are replaced.
+    assert total["killed_after_publishing"] + total["finished_first"] >= 5, total
+    assert set().union(*(r["routes"] for r in results)) == set(ROUTES)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_a_damaged_state_json_is_rebuilt_by_the_next_tick(wired, damage):
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
+    wired.run("tick", check=True)
+    path = wired.state_dir / "state.json"
+    text = path.read_text()
+    path.write_text({"empty": "", "truncated": text[: len(text) // 2], "garbage": "\x00\xff{]"}[damage])
+    assert wired.run("check").returncode == 5  # unknown, not a crash
+    proc = wired.run("tick", "--poll", check=True)
+    assert "Traceback" not in proc.stderr
+    state = assert_complete_state(path.read_text())
+    assert state["route"] == "openrouter"
+    assert OAUTH_TOKEN not in proc.stderr
