@@ -5,16 +5,14 @@ ends within `timeout` seconds of wall-clock time and raises SourceError with a r
 """
 
 import json
-import re
 import time
 
 import requests
 import urllib3
 
 from spillover.errors import SourceError
-from spillover.redact import redact
+from spillover.redact import printable, redact
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (ESC sequences, NUL)
 MAX_BODY = 1 << 20  # no answer we read is anywhere near 1 MiB
 CHUNK = 16 * 1024
 
@@ -59,7 +57,7 @@ def _error_message(body):
             message = err["message"]
         elif isinstance(err, str):
             message = err
-    return None if message is None else " ".join(_CONTROL.sub(" ", message).split())
+    return None if message is None else printable(message)
 
 
 def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):

@@ -55,11 +55,9 @@ def render_fish(pairs, route, reason=""):
     lines = [HEADER, f"# route: {route}"]
     if reason:
         lines.append(f"# reason: {_comment(reason)}")
-    for name, value in pairs:
-        if value is None:
-            lines.append(f"set -e {name}")
-        else:
-            lines.append(f"set -gx {name} {fish_quote(value)}")
+    # Erasures first: `set -e` of an unset variable fails, and `source` returns the last status.
+    lines += [f"set -e {name}" for name, value in pairs if value is None]
+    lines += [f"set -gx {name} {fish_quote(value)}" for name, value in pairs if value is not None]
     return "\n".join(lines) + "\n"
 
 

@@ -26,3 +26,11 @@ def redact(text, secrets=()):
         if secret and len(secret) >= 4:
             text = text.replace(secret, mask(secret))
     return _SECRET.sub(lambda m: mask(m.group(0)) if not m.group(0).lower().startswith("bearer") else "Bearer …", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: ESC sequences, NUL, newlines
+
+
+def printable(text):
+    """Server text as one line without control characters, fit for a terminal or a reason."""
+    return " ".join(_CONTROL.sub(" ", str(text)).split())

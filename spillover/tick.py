@@ -417,7 +417,20 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     mark_fresh_until(state_dir, now + new_state["stale_after"])
     if os.path.exists(samples_path) and os.path.getsize(samples_path) > samples.MAX_BYTES:
         samples.compact(samples_path)
+    remove_orphan_temp_files(state_dir, now)
     return decision, new_state, changed
+
+
+def remove_orphan_temp_files(state_dir, now, older_than=300):
+    """Temp files of writers killed mid-write (atomic_write's `.tmp-*`); never a live one."""
+    for name in os.listdir(state_dir):
+        if name.startswith(".tmp-"):
+            path = os.path.join(state_dir, name)
+            try:
+                if now - os.path.getmtime(path) > older_than:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def mark_fresh_until(state_dir, until):

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from spillover.errors import SourceError
 from spillover.policy import TargetHealth
+from spillover.redact import printable
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def parse_key(payload):
         raise SourceError("OpenRouter /key: answer has no data object")
     reset = data.get("limit_reset")
     return KeyInfo(
-        label=str(data.get("label") or ""),
+        label=printable(data.get("label") or ""),
         limit=_number(data, "limit"),
         limit_remaining=_number(data, "limit_remaining"),
         limit_reset=reset if isinstance(reset, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,32}", reset) else None,  # daily, weekly, monthly
@@ -150,8 +151,8 @@ def fetch_models(cfg, session=None):
             prompt = completion = None
         context = item.get("context_length")
         models.append({
-            "id": item["id"],
-            "name": str(item.get("name") or item["id"]),
+            "id": printable(item["id"]),
+            "name": printable(item.get("name") or item["id"]),
             "prompt": prompt,
             "completion": completion,
             "context_length": context if isinstance(context, int) and not isinstance(context, bool) else None,
