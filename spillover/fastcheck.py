@@ -75,6 +75,6 @@ def main(argv):
     elif not quiet:
         route = summary.get("route") or "unknown"
         pin = summary.get("pin")
-        pinned = f" [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
+        pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
         print(f"{route}{pinned}: {summary.get('reason', '')}" if code != STALE else f"stale: {summary['reason']}")
     return code

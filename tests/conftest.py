@@ -123,17 +123,22 @@ def openrouter_server():
     server.close()
 
 
+def wire(box, usage, openrouter, **extra):
+    """Point a sandbox's config at both fakes, with valid credentials and an OpenRouter key."""
+    box.write_credentials()
+    box.write_config(
+        SPILLOVER_CLAUDE_USAGE_URL=f"{usage.url}/api/oauth/usage",
+        OPENROUTER_API_URL=f"{openrouter.url}/api/v1",
+        SPILLOVER_OPENROUTER_BASE_URL=f"{openrouter.url}/api",
+        OPENROUTER_API_KEY=OR_KEY,
+        SPILLOVER_TIMEOUT="2",
+        **extra,
+    )
+    box.usage, box.openrouter = usage, openrouter
+    return box
+
+
 @pytest.fixture
 def wired(sandbox, usage_server, openrouter_server):
     """A sandbox whose config points at both fakes, with valid credentials and an OpenRouter key."""
-    sandbox.write_credentials()
-    sandbox.write_config(
-        SPILLOVER_CLAUDE_USAGE_URL=f"{usage_server.url}/api/oauth/usage",
-        OPENROUTER_API_URL=f"{openrouter_server.url}/api/v1",
-        SPILLOVER_OPENROUTER_BASE_URL=f"{openrouter_server.url}/api",
-        OPENROUTER_API_KEY=OR_KEY,
-        SPILLOVER_TIMEOUT="2",
-    )
-    sandbox.usage = usage_server
-    sandbox.openrouter = openrouter_server
-    return sandbox
+    return wire(sandbox, usage_server, openrouter_server)

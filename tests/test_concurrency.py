@@ -22,7 +22,7 @@ import pytest
 
 from spillover import config, publish, targets
 from tests import fakes
-from tests.conftest import OAUTH_TOKEN, OR_KEY, Sandbox, sandbox_env
+from tests.conftest import OAUTH_TOKEN, OR_KEY, Sandbox, sandbox_env, wire
 
 ROUTES = ("plan", "openrouter")
 RECOVER_EVERY = 4
@@ -32,18 +32,7 @@ def wired_sandbox(root, usage, openrouter, **extra):
     """What the `wired` fixture builds, for tests that need several sandboxes at once."""
     root.mkdir(parents=True, exist_ok=True)
     home, env = sandbox_env(root)
-    box = Sandbox(root, home, env)
-    box.write_credentials()
-    box.write_config(
-        SPILLOVER_CLAUDE_USAGE_URL=f"{usage.url}/api/oauth/usage",
-        OPENROUTER_API_URL=f"{openrouter.url}/api/v1",
-        SPILLOVER_OPENROUTER_BASE_URL=f"{openrouter.url}/api",
-        OPENROUTER_API_KEY=OR_KEY,
-        SPILLOVER_TIMEOUT="2",
-        **extra,
-    )
-    box.usage, box.openrouter = usage, openrouter
-    return box
+    return wire(Sandbox(root, home, env), usage, openrouter, **extra)
 
 
 def tick_cmd():

@@ -2,10 +2,7 @@
 It reads state.json (never polls the usage endpoint) and never prints a secret."""
 
 import json
-import os
 import time
-
-import pytest
 
 from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY

@@ -335,7 +335,6 @@ def test_odd_entries_do_not_break_the_scan(dirs):
 
 
 def test_tick_spills_on_a_fresh_wall_newer_than_the_last_poll(wired):
-    now = time.time()
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(80.0, resets_in=7200))
     wired.run("tick", check=True)
     assert wired.state()["route"] == "plan"
