@@ -55,9 +55,11 @@ def render_fish(pairs, route, reason=""):
     lines = [HEADER, f"# route: {route}"]
     if reason:
         lines.append(f"# reason: {_comment(reason)}")
-    # Erasures first: `set -e` of an unset variable fails, and `source` returns the last status.
-    lines += [f"set -e {name}" for name, value in pairs if value is None]
+    # `-g`: a bare `set -e` would also erase a universal variable, for good, from every session.
+    lines += [f"set -e -g {name}" for name, value in pairs if value is None]
     lines += [f"set -gx {name} {fish_quote(value)}" for name, value in pairs if value is not None]
+    # `set -e` of an unset variable leaves status 4, which `set -gx` keeps and `source` returns.
+    lines.append("true")
     return "\n".join(lines) + "\n"
 
 

@@ -298,3 +298,18 @@ def test_shipped_shell_files_lint_clean(name, checker):
     path = os.path.join(os.path.dirname(shellhooks.__file__), "shell", name)
     proc = subprocess.run(checker + [path], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_fish_plan_route_keeps_the_users_universal_variables(sandbox):
+    """`set -e` without a scope would erase a universal variable from every fish session, for good."""
+    from spillover import publish, targets
+    from spillover.config import load
+
+    sandbox.state_dir.mkdir(parents=True, exist_ok=True)
+    route = sandbox.state_dir / "route.fish"
+    route.write_text(publish.render_fish(targets.route_env("plan", load()), "plan"))
+    env = dict(sandbox.env, XDG_CONFIG_HOME=str(sandbox.home / ".config"))
+    subprocess.run(["fish", "-c", "set -Ux ANTHROPIC_BASE_URL https://mine.example"], env=env, check=True)
+    assert subprocess.run(["fish", "-c", f"source '{route}'"], env=env).returncode == 0
+    out = subprocess.run(["fish", "-c", "set -qU ANTHROPIC_BASE_URL; and echo $ANTHROPIC_BASE_URL"], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "https://mine.example"

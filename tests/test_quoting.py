@@ -200,7 +200,7 @@ def test_config_file_quoting_round_trips(tmp_path_factory, value):
 
 EVIL = "x'; touch pwned; echo '$(touch pwned2)`touch pwned3`\n\x1b]0;owned\x07\x1b[2J\r\x00\"\\"
 INERT_LINE = re.compile(r"#[^\n]*|export [A-Z_][A-Z0-9_]*='(?:[^']|'\\'')*'|unset(?: [A-Z_][A-Z0-9_]*)+")
-INERT_FISH_LINE = re.compile(r"#[^\n]*|set -gx [A-Z_][A-Z0-9_]* '(?:[^'\\]|\\['\\])*'|set -e [A-Z_][A-Z0-9_]*")
+INERT_FISH_LINE = re.compile(r"#[^\n]*|set -gx [A-Z_][A-Z0-9_]* '(?:[^'\\]|\\['\\])*'|set -e -g [A-Z_][A-Z0-9_]*|true")
 
 
 def assert_inert(text, fish=False):

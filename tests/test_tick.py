@@ -263,7 +263,7 @@ def test_env_prints_route_for_sh_and_fish(wired):
     tick(wired)
     assert wired.run("env", check=True).stdout == wired.route_env()
     fish = wired.run("env", "--shell", "fish", check=True).stdout
-    assert "set -gx ANTHROPIC_API_KEY ''" in fish and "set -e SPILLOVER_PIN" in fish
+    assert "set -gx ANTHROPIC_API_KEY ''" in fish and "set -e -g SPILLOVER_PIN" in fish
 
 
 def test_env_before_any_tick_is_the_plan(sandbox):
