@@ -81,6 +81,7 @@ class Previous:
     since: float | None = None
     hot_bucket: str | None = None
     reason: str = ""
+    pinned: bool = False  # the route came from a pin: when the pin ends, the plan's state decides afresh
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class Policy:
     extra_usage: str = "spill"  # spill | stay
     lead_seconds: float = 300.0
     fresh_seconds: float = 900.0
+    # Some source can read the plan while spilled (oauth or a meter command). Without one, nothing
+    # will ever confirm a reset, so the reset itself ends the spill.
+    confirm_resets: bool = True
 
     @classmethod
     def from_config(cls, cfg):
@@ -101,6 +105,7 @@ class Policy:
             extra_usage=cfg.extra_usage,
             lead_seconds=cfg.lead_minutes * 60,
             fresh_seconds=cfg.fresh_minutes * 60,
+            confirm_resets="oauth" in cfg.sources or ("command" in cfg.sources and bool(cfg.meter_command)),
         )
 
     @property
@@ -294,13 +299,17 @@ def decide(prev, signals, policy, now):
     cause = "; ".join(f"{b} {states[b][1]}" for b in hot)
 
     # 2. Spilled: stay until the hot bucket reads cool from fresh data; follow the chain.
-    if prev.route in TARGETS:
+    if prev.route in TARGETS and not prev.pinned:
         if hot:
             return spill(prev.hot_bucket if prev.hot_bucket in hot else hot[0], cause)
         watch = prev.hot_bucket if prev.hot_bucket in MEASURED and prev.hot_bucket in policy.triggers else FIVE_HOUR
         state, why = states[watch]
         if state == "cool":
             return Decision("plan", "plan", f"{watch} back to {why}", None, details)
+        sample = signals.buckets.get(watch)
+        if not policy.confirm_resets and sample is not None and sample.resets_at is not None and now >= sample.resets_at:
+            reason = f"{watch} reset passed; no enabled source reads the plan while spilled (oauth or a meter command), so the reset ends the spill"
+            return Decision("plan", "plan", reason, None, details)
         wait = f"staying until {watch} reads under {fmt_pct(policy.resume)} ({why})"
         moved = spill(prev.hot_bucket, wait)
         return moved

@@ -80,6 +80,7 @@ def previous(state):
         since=state.get("route_since"),
         hot_bucket=state.get("hot_bucket"),
         reason=state.get("route_reason", ""),
+        pinned=isinstance(state.get("pin"), dict) and bool(state["pin"].get("honoured")),
     )
 
 

@@ -85,6 +85,12 @@ CASES = [
     ("pin to failing target ignored", PLAN, sig(s(pct=10), targets=(OR_LOW,), pin=Pin("openrouter", NOW + H)), POLICY, "plan", "plan", "10%"),
     ("forced pin to failing target", PLAN, sig(s(pct=10), targets=(OR_LOW,), pin=Pin("openrouter", NOW + H, force=True)), POLICY, "openrouter", "spilled", "forced"),
     ("pin to target not in chain ignored", PLAN, sig(s(pct=10), pin=Pin("gateway", NOW + H)), POLICY, "plan", "plan", "10%"),
+    ("pinned spill ends with its pin (warm)", Previous("openrouter", NOW - H, None, "pinned", pinned=True), sig(s(pct=62)), POLICY, "plan", "plan", "62%"),
+    ("pinned spill ends with its pin (no data)", Previous("openrouter", NOW - H, None, "pinned", pinned=True), sig(), POLICY, "plan", "plan", "no reading"),
+    ("pinned spill ends, still hot: spilled", Previous("openrouter", NOW - H, None, "pinned", pinned=True), sig(s(pct=97)), POLICY, "openrouter", "spilled", "97%"),
+    # no source can confirm a reset while spilled (statusline and transcripts only)
+    ("unconfirmable reset ends the spill", SPILLED, sig(s(pct=97, age=3 * H, resets_in=-60, source="statusline")), Policy(confirm_resets=False), "plan", "plan", "reset passed"),
+    ("unconfirmable, before reset: stay", SPILLED, sig(s(pct=97, age=60, source="statusline")), Policy(confirm_resets=False), "openrouter", "spilled", "97%"),
 ]
 
 
