@@ -15,12 +15,31 @@ def main(argv=None):
     if argv[:1] == ["check"]:
         from spillover import fastcheck
 
-        return fastcheck.main(argv[1:])
+        try:
+            return fastcheck.main(argv[1:])
+        except Exception as exc:  # noqa: BLE001 — main() owns every error; one line, exit 1
+            return _unexpected(exc, verbose=False)
     if argv[:1] == ["statusline"]:
         from spillover.sources import statusline
 
-        return statusline.main(argv[1:])
+        try:
+            return statusline.main(argv[1:])
+        except Exception:  # noqa: BLE001 — never fail Claude Code's status line
+            print("spillover")
+            return ExitCode.OK
     return _main(argv)
+
+
+def _unexpected(exc, verbose):
+    from spillover.redact import printable, redact
+
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+    print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}"
+          + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
+    return ExitCode.ERROR
 
 
 class ExitCode:
@@ -53,6 +72,12 @@ def _main(argv):
         return 130
     except BrokenPipeError:
         return ExitCode.OK
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"spillover: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return ExitCode.ERROR
+    except Exception as exc:  # noqa: BLE001 — main() owns every error: one line, not a traceback
+        return _unexpected(exc, args.verbose)
 
 
 # --- parser -----------------------------------------------------------------------------------

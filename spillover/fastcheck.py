@@ -30,14 +30,18 @@ def read(now=None):
     if not isinstance(state, dict):
         return STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
     decided = state.get("decided_at")
-    stale_after = state.get("stale_after") or 300
+    if isinstance(decided, bool) or not isinstance(decided, (int, float)):
+        decided = None
+    stale_after = state.get("stale_after")
+    if isinstance(stale_after, bool) or not isinstance(stale_after, (int, float)):
+        stale_after = 300
     env_stale = os.environ.get("SPILLOVER_STALE_MINUTES")
     if env_stale:
         try:
             stale_after = float(env_stale) * 60
         except ValueError:
             pass
-    age = None if not isinstance(decided, (int, float)) else now - decided
+    age = None if decided is None else now - decided
     summary = {
         "route": state.get("route"),
         "status": state.get("status", "unknown"),

@@ -1,9 +1,10 @@
 """`spillover status`: what spillover knows and why it routes the way it does."""
 
 import json
+import os
 import time
 
-from spillover import fastcheck, paths, policy, publish
+from spillover import fastcheck, paths, policy
 from spillover.fmt import ago, until  # noqa: F401 (history and doctor import them from here)
 from spillover.targets.openrouter import money
 
@@ -16,7 +17,9 @@ def collect(cfg, now=None, config_error=None):
     """Everything status shows, as one JSON-ready dict."""
     now = time.time() if now is None else now
     code, summary = fastcheck.read(now)
-    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
+    from spillover.tick import load_state  # the same repair of damaged fields the tick does
+
+    state = load_state(paths.state_dir())[0] if os.path.exists(paths.state_path(paths.STATE_JSON)) else {}
     details = state.get("details") or {}
     states = details.get("states") or {}
     forecasts = details.get("forecasts") or {}

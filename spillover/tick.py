@@ -55,12 +55,53 @@ def load_state(state_dir):
     path = os.path.join(state_dir, paths.STATE_JSON)
     data = publish.read_json(path, default=None)
     if isinstance(data, dict) and data.get("version") == STATE_VERSION:
-        return data, None
+        return _sane(data, state_dir)
     problem = None
     if os.path.exists(path):
         problem = "state.json was unreadable and has been rebuilt"
     route = route_from_file(state_dir) or "plan"
     return {"version": STATE_VERSION, "route": route}, problem
+
+
+# state.json fields and the type each must have; a hand-edited or damaged field is dropped
+# (and said), never allowed to crash every tick that follows.
+_STATE_TYPES = {
+    "route": str, "status": str, "reason": str, "route_reason": str, "hot_bucket": str,
+    "route_since": (int, float), "decided_at": (int, float), "stale_after": (int, float),
+    "pin": dict, "buckets": dict, "details": dict, "sources": dict, "budget": dict,
+    "extra_usage": dict, "notified": dict, "problems": list,
+}
+
+
+def _sane(data, state_dir):
+    bad = [k for k, kind in _STATE_TYPES.items() if data.get(k) is not None and
+           (not isinstance(data[k], kind) or isinstance(data[k], bool))]
+    for key in bad:
+        del data[key]
+    if data.get("route") not in ("plan", "blocked") + policy.TARGETS:
+        data["route"] = route_from_file(state_dir) or "plan"
+    for field in ("sources", "buckets", "notified"):
+        _keep_dicts(data.get(field))
+    if data.get("buckets"):
+        data["buckets"] = {s.bucket: s.to_json() for s in stored_samples(data)}
+    details = data.get("details") or {}
+    for field in ("states", "forecasts", "pin"):
+        if not isinstance(details.get(field, {}), dict):
+            del details[field]
+        _keep_dicts(details.get(field))
+    for field in ("targets", "weekly_walls"):
+        if not isinstance(details.get(field, []), list):
+            del details[field]
+    if "targets" in details:
+        details["targets"] = [t for t in details["targets"] if isinstance(t, dict) and {"name", "healthy", "reason"} <= t.keys()]
+    return data, (f"state.json had damaged fields ({', '.join(bad)}); they were reset" if bad else None)
+
+
+def _keep_dicts(mapping):
+    """Drop the entries of `mapping` (if it is a dict) whose values are not dicts."""
+    if isinstance(mapping, dict):
+        for key in [k for k, v in mapping.items() if not isinstance(v, dict)]:
+            del mapping[key]
 
 
 def route_from_file(state_dir):
@@ -89,7 +130,7 @@ def stored_samples(state):
     for bucket, data in (state.get("buckets") or {}).items():
         try:
             out.append(Sample.from_json(bucket, data))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             continue
     return out
 
@@ -98,7 +139,10 @@ def load_pin(state_dir, now):
     data = publish.read_json(os.path.join(state_dir, paths.PIN_JSON))
     if not isinstance(data, dict) or data.get("route") not in ("plan",) + targets_names():
         return None
-    pin = Pin(data["route"], data.get("until"), bool(data.get("force")), data.get("set_at"))
+    until = data.get("until")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
+        return None  # a damaged pin is no pin
+    pin = Pin(data["route"], until, bool(data.get("force")), data.get("set_at"))
     return pin if pin.active(now) else None
 
 
@@ -219,10 +263,11 @@ def openrouter_health(cfg, budget, now):
     if not cfg.openrouter_key:
         return openrouter.guard(cfg, None, None)
     key = credits = None
-    if budget.get("key"):
-        key = openrouter.KeyInfo(**budget["key"])
-    if budget.get("credits"):
-        credits = openrouter.Credits(**budget["credits"])
+    try:  # a snapshot from another version, or damaged: as if there were none
+        key = openrouter.KeyInfo(**budget["key"]) if budget.get("key") else None
+        credits = openrouter.Credits(**budget["credits"]) if budget.get("credits") else None
+    except TypeError:
+        key = credits = None
     error = budget.get("error")
     if error:
         # Only OpenRouter refusing the key (401/402/403) says the target is unusable; a hang,

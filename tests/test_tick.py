@@ -348,3 +348,27 @@ def test_damaged_state_is_rebuilt_and_route_kept(wired):
     state = wired.state()
     assert state["route"] == "openrouter"  # recovered from route.env: 70% is in the band, so it stays
     assert "state.json was unreadable and has been rebuilt" in state["problems"]
+
+
+def test_damaged_state_fields_never_crash_and_are_reported(wired):
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
+    tick(wired)
+    state = wired.state()
+    state.update(budget="abc", stale_after="300", sources={"oauth": "bad"}, details={"states": "zz", "targets": [1]},
+                 buckets={"five_hour": "x", "seven_day": {"percent": "a"}})
+    (wired.state_dir / "state.json").write_text(json.dumps(state))
+    (wired.state_dir / "pin.json").write_text(json.dumps({"route": "openrouter", "until": "soon"}))
+    for args in (("check",), ("status",), ("status", "--json")):
+        proc = wired.run(*args)
+        assert "Traceback" not in proc.stderr and "unexpected" not in proc.stderr, proc.stderr
+        assert proc.returncode in (0, 3, 5), (args, proc.stderr)
+    tick(wired, **POLL_NOW)
+    state = wired.state()
+    assert state["route"] == "openrouter" and state["budget"]["key"]["limit_remaining"] == 24.5
+    assert any("damaged fields" in p for p in state["problems"])
+
+
+def test_unexpected_errors_are_one_line(sandbox):
+    proc = sandbox.run("tick", env={"SPILLOVER_STATE_DIR": "/proc/spillover-nowhere"})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["spillover: error: /proc/spillover-nowhere: No such file or directory"]

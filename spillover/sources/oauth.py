@@ -122,7 +122,10 @@ def parse_time(value):
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         try:
@@ -149,7 +152,7 @@ def percent(value, *, fraction_ok=False):
         return None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if number != number or number < 0 or number > 1000:
         return None

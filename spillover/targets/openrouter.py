@@ -43,13 +43,30 @@ class Credits:
         return self.total_credits - self.total_usage
 
 
+def finite(value):
+    """`value` as a finite float, or None (bools, strings, NaN, infinities, ints too big for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _bad(endpoint, name, value):
+    shown = repr(value)
+    return SourceError(f"OpenRouter {endpoint}: field {name}={shown[:40] + '…' if len(shown) > 40 else shown} is not a number")
+
+
 def _number(data, name, *, required=False):
     value = data.get(name)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SourceError(f"OpenRouter /key: field {name}={value!r} is not a number")
-    return float(value)
+    number = finite(value)
+    if number is None:
+        raise _bad("/key", name, value)
+    return number
 
 
 def _time(value):
@@ -89,8 +106,8 @@ def parse_credits(payload, key=None):
         raise SourceError("OpenRouter /credits: answer has no data object")
     total, used = data.get("total_credits"), data.get("total_usage")
     for name, value in (("total_credits", total), ("total_usage", used)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SourceError(f"OpenRouter /credits: field {name}={value!r} is not a number")
+        if finite(value) is None:
+            raise _bad("/credits", name, value)
     if total == 0 and used == 0 and (key is None or (key.usage or 0) > 0 or not key.is_management_key):
         return None
     return Credits(float(total), float(used))
