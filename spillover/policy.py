@@ -155,12 +155,27 @@ class Decision:
 # --- merging -------------------------------------------------------------------------------
 
 
+def same_window(a, b):
+    return a.resets_at is not None and b.resets_at is not None and abs(a.resets_at - b.resets_at) <= SAME_WINDOW_SLACK
+
+
 def merge(samples):
-    """Per bucket, the newest sample wins; on a tie a wall hit wins (it is the stronger statement)."""
+    """Per bucket, the newest sample wins; on a tie a wall hit wins (it is the stronger statement).
+
+    Within one window utilization only rises, so a lower reading of the same window is an old
+    number shown again (an idle Claude Code session re-rendering its status line): it never
+    replaces a higher one.
+    """
     best = {}
     for sample in samples:
         current = best.get(sample.bucket)
-        if current is None or (sample.observed_at, sample.wall) > (current.observed_at, current.wall):
+        if current is None:
+            best[sample.bucket] = sample
+            continue
+        newer = (sample.observed_at, sample.wall) > (current.observed_at, current.wall)
+        if not sample.wall and not current.wall and same_window(sample, current) and sample.percent != current.percent:
+            newer = sample.percent > current.percent
+        if newer:
             best[sample.bucket] = sample
     return best
 

@@ -210,7 +210,7 @@ def poll_oauth(cfg, state, merged, prev, now, active, force=False):
 
     try:
         version_cache = dict(rec.get("client") or {})
-        got, extra, _ = oauth.fetch(cfg, now, version_cache)
+        got, extra, _ = oauth.fetch(cfg, now, version_cache, previous=merged)
         rec["client"] = version_cache
     except SourceError as exc:
         step = int(rec.get("failures") or 0)

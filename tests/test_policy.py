@@ -122,6 +122,19 @@ def test_decide_is_pure():
     assert decide(PLAN, signals, POLICY, NOW) == decide(PLAN, signals, POLICY, NOW)
 
 
+def test_merge_never_lowers_a_bucket_within_its_window():
+    high = s(pct=96, age=300, resets_in=2 * H)
+    stale_rerender = s(pct=40, age=10, resets_in=2 * H + 30, source="statusline")
+    assert merge([high, stale_rerender])["five_hour"] is high
+    assert merge([stale_rerender, high])["five_hour"] is high
+    rising = s(pct=97, age=10, resets_in=2 * H, source="statusline")
+    assert merge([high, rising])["five_hour"] is rising
+    next_window = s(pct=3, age=10, resets_in=7 * H)
+    assert merge([high, next_window])["five_hour"] is next_window
+    # so a spill is not undone by an old number shown again
+    assert decide(SPILLED, sig(high, stale_rerender), POLICY, NOW).route == "openrouter"
+
+
 def test_merge_newest_wins_and_wall_wins_a_tie():
     old, new = s(pct=10, age=100), s(pct=20, age=50, source="statusline")
     assert merge([new, old])["five_hour"] is new

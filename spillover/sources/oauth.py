@@ -145,8 +145,8 @@ def parse_time(value):
 def percent(value, *, fraction_ok=False):
     """A utilization as percent 0-100 (a bit over 100 is kept: the headers report 1.02).
 
-    The endpoint speaks percent; a lying server that sends a fraction (0.42) is recognised only
-    when every bucket of the answer is ≤ 1, which the caller decides (fraction_ok).
+    The endpoint speaks percent; a lying server that sends a fraction (0.42) is recognised by the
+    caller (fraction_ok), see `parse_usage`.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
@@ -161,7 +161,27 @@ def percent(value, *, fraction_ok=False):
     return min(number, 150.0)
 
 
-def parse_usage(data, observed_at, source="oauth"):
+def _fractional(raw, previous):
+    """Whether an answer gives fractions (0.96) where percent (96) is the contract.
+
+    Only provable against an earlier reading of the same window: utilization never falls within
+    a window, so every value ≤ 1 after a reading above 1 can only be a fraction. Without such a
+    reading, low values are taken as the percent they claim to be (they flip nothing).
+    """
+    from spillover.policy import SAME_WINDOW_SLACK
+
+    numbers = [v for _, v, _ in raw if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not numbers or not all(0 <= v <= 1 for v in numbers) or not any(0 < v < 1 for v in numbers):
+        return False
+    for bucket, _, resets in raw:
+        before, resets_at = (previous or {}).get(bucket), parse_time(resets)
+        if before is not None and before.resets_at is not None and resets_at is not None \
+                and abs(before.resets_at - resets_at) <= SAME_WINDOW_SLACK and before.percent > 1:
+            return True
+    return False
+
+
+def parse_usage(data, observed_at, source="oauth", previous=None):
     """Samples from a usage answer: the flat buckets and the newer `limits[]` array.
 
     Raises SourceError when the answer has no recognisable bucket at all (a lying server).
@@ -187,9 +207,7 @@ def parse_usage(data, observed_at, source="oauth"):
             value = entry.get("percent", entry.get("utilization"))
             if bucket and value is not None and bucket not in {b for b, _, _ in raw}:
                 raw.append((bucket, value, entry.get("resets_at")))
-    numbers = [v for _, v, _ in raw if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    # Percent is the contract; all-fractional answers with a non-integer value are a fraction.
-    fraction = bool(numbers) and all(0 <= v <= 1 for v in numbers) and any(0 < v < 1 for v in numbers)
+    fraction = _fractional(raw, previous)
     samples, problems = [], []
     for bucket, value, resets in raw:
         pct = percent(value, fraction_ok=fraction)
@@ -205,7 +223,7 @@ def parse_usage(data, observed_at, source="oauth"):
     return samples
 
 
-def fetch(cfg, now=None, version_cache=None):
+def fetch(cfg, now=None, version_cache=None, previous=None):
     """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials)."""
     from spillover import http
 
@@ -228,6 +246,6 @@ def fetch(cfg, now=None, version_cache=None):
     _, _, data = http.get_json(
         cfg.usage_url, headers=headers, timeout=cfg.timeout, secrets=(creds.access_token,) + cfg.secrets, name="usage endpoint"
     )
-    samples = parse_usage(data, now)
+    samples = parse_usage(data, now, previous=previous)
     extra = data.get("extra_usage") if isinstance(data, dict) and isinstance(data.get("extra_usage"), dict) else None
     return samples, extra, creds
