@@ -44,7 +44,18 @@ def run(now=None, out=None):
     check_statusline(report, cfg)
     check_claude(report)
     check_extra_usage(report, cfg)
+    check_stored_api_key(report, cfg)
     return 1 if report.failed else 0
+
+
+def check_stored_api_key(report, cfg):
+    from spillover.sources import claude_json
+    from spillover.tick import STORED_KEY_PROBLEM
+
+    info = claude_json.extra_usage(cfg)
+    if info.get("stored_api_key") and set(cfg.targets) & {"openrouter", "gateway"}:
+        report.line(FAIL, "claude key", STORED_KEY_PROBLEM.format(path=info["path"]).split(": it sends")[0],
+                    "it would be sent to the spill target as x-api-key: run `claude /logout`, then `/login` with your Claude account")
 
 
 def _clock(epoch):

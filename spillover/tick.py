@@ -21,6 +21,9 @@ STATE_VERSION = 1
 BUDGET_MAX_AGE = 600  # seconds a budget snapshot may be reused while /key is unreachable
 BUDGET_IDLE_EVERY = 600  # seconds between budget reads while nowhere near a wall
 HISTORY_WINDOW = policy.FORECAST_WINDOW + 60
+STORED_KEY_PROBLEM = ("Claude Code has an Anthropic API key stored in {path} (primaryApiKey): it sends it as x-api-key "
+                      "even on the openrouter/gateway routes, to that target; remove it (claude /logout, then /login "
+                      "with your Claude account)")
 
 
 class Busy(Exception):
@@ -408,6 +411,8 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     for s in samples.read(samples_path, since=now - HISTORY_WINDOW):
         history.setdefault(s.bucket, []).append(s)
     extra = _extra_usage(cfg, oauth_extra, state)
+    if extra.get("stored_api_key") and set(cfg.targets) & {"openrouter", "gateway"}:
+        problems.append(STORED_KEY_PROBLEM.format(path=extra.get("path")))
     signals = Signals(buckets=merged, history=history, targets=tuple(health), extra_usage_on=extra.get("enabled"), pin=pin)
     pol = policy.Policy.from_config(cfg)
     decision = policy.decide(prev, signals, pol, now)

@@ -163,3 +163,21 @@ def test_outdated_direnv_lib_and_hook_found(wired):
     _, got = doctor(wired)
     assert got["direnv"][0] == ("⚠", f"direnv lib {lib} is out of date; fix: spillover install direnv")
     assert got["hook"][0] == ("✔", "prompt hook installed in ~/.zshrc (new shells)")
+
+
+def test_a_stored_anthropic_key_is_flagged(wired):
+    """Claude Code sends a stored primaryApiKey as x-api-key even with ANTHROPIC_API_KEY='' (seen
+    with the real 2.1.197 client): on the openrouter route that hands the key to OpenRouter."""
+    stored = "sk-ant-api03-stored-by-a-console-login-0123456789abcdef"
+    wired.claude_dir.mkdir(parents=True, exist_ok=True)
+    claude_json = wired.claude_dir / ".claude.json"  # CLAUDE_CONFIG_DIR is set: Claude Code keeps it there
+    claude_json.write_text(json.dumps({"primaryApiKey": stored}))
+    proc, lines = doctor(wired)
+    mark, text = lines["claude"][-1]
+    assert mark == "✖" and "primaryApiKey" in text and "claude /logout" in proc.stdout
+    assert proc.returncode == 1 and stored not in proc.stdout + proc.stderr
+    assert wired.run("tick").returncode == 0
+    problems = json.loads(wired.run("status", "--json").stdout)["problems"]
+    assert any("primaryApiKey" in p for p in problems)
+    claude_json.write_text(json.dumps({"cachedExtraUsageDisabledReason": None}))
+    assert "primaryApiKey" not in doctor(wired)[0].stdout

@@ -36,6 +36,9 @@ def extra_usage(cfg):
     if not isinstance(data, dict):
         info["reason"] = f"{path} is not a JSON object"
         return info
+    # An API key Claude Code stored at a console login: the client sends it as x-api-key even when
+    # ANTHROPIC_API_KEY is set and empty, i.e. to the spill target too.
+    info["stored_api_key"] = isinstance(data.get("primaryApiKey"), str) and bool(data["primaryApiKey"])
     if "cachedExtraUsageDisabledReason" in data:
         reason = data["cachedExtraUsageDisabledReason"]
         if reason is None:
