@@ -120,17 +120,30 @@ def is_loopback(host):
         return False
 
 
+def _safe_url(raw):
+    """The URL as it may be shown: without user info, query or fragment (they can hold a key)."""
+    parts = urlsplit(raw)
+    host = parts.hostname or ""
+    netloc = ("…@" if parts.username or parts.password else "") + host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc, query="…" if parts.query else "", fragment="").geturl()
+
+
 def _url(key, raw, *, optional=False):
     raw = _text(key, raw.strip())
     if optional and not raw:
         return ""
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 — raises on a bad port
+    except ValueError:
+        raise ConfigError(f"{key}: not a valid URL") from None
+    shown = repr(_safe_url(raw))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{key}={raw!r}: expected an http(s) URL such as https://openrouter.ai/api")
+        raise ConfigError(f"{key}={shown}: expected an http(s) URL such as https://openrouter.ai/api")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(f"{key}={raw!r}: a URL that carries a credential must be https (http only for loopback)")
+        raise ConfigError(f"{key}={shown}: a URL that carries a credential must be https (http only for loopback)")
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"{key}={raw!r}: expected a plain base URL without query, fragment or user info")
+        raise ConfigError(f"{key}={shown}: expected a plain base URL without query, fragment or user info")
     return raw.rstrip("/")
 
 

@@ -201,11 +201,13 @@ def poll_oauth(cfg, state, merged, prev, now, active, force=False):
         # An expired token stays expired until Claude Code renews the credentials file.
         from spillover.sources import oauth
 
-        mtime = max((os.path.getmtime(p) for p in oauth.credential_files(cfg.claude_dirs) if os.path.exists(p)), default=0)
-        if mtime <= (rec.get("last_attempt_at") or 0):
+        files = [p for p in oauth.credential_files(cfg.claude_dirs) if os.path.exists(p)]
+        mtime = max((os.path.getmtime(p) for p in files), default=None)
+        # No file (macOS keychain): nothing to watch, so the usual schedule decides.
+        if mtime is not None and mtime <= (rec.get("last_attempt_at") or 0):
             rec["due"] = "waiting for Claude Code to renew its token"
             return [], None, rec
-        due = True
+        due = due or mtime is not None
     if not due and not force:
         rec["due"] = why
         return [], None, rec
@@ -234,9 +236,9 @@ def read_budget(cfg, state, now, need):
     from spillover.targets import openrouter
 
     cache = dict((state.get("budget") or {}))
-    fresh_enough = cache.get("fetched_at") and now - cache["fetched_at"] < BUDGET_IDLE_EVERY
-    if not need and fresh_enough and cache.get("error") is None:
-        return cache
+    last = cache.get("attempted_at") if cache.get("error") else cache.get("fetched_at")
+    if not need and isinstance(last, (int, float)) and now - last < BUDGET_IDLE_EVERY:
+        return cache  # far from a wall: a read every few minutes, failing or not, is enough
     with ThreadPoolExecutor(max_workers=2) as pool:  # /key and /credits at once: one timeout, not two
         key_job = pool.submit(openrouter.fetch_key, cfg)
         credits_job = pool.submit(openrouter.fetch_credits, cfg)

@@ -189,8 +189,9 @@ def kill_worker(root, index, kills, seed):
         cfg_values = {"OPENROUTER_API_KEY": OR_KEY, "SPILLOVER_OPENROUTER_BASE_URL": f"{openrouter.url}/api"}
         stats = {"killed": 0, "finished_first": 0, "killed_after_publishing": 0, "routes": set(), "tmp_left": 0}
         for i in range(kills):
-            # Alternate the quota across the wall so every tick has a new decision to publish.
-            usage.set("/api/oauth/usage", json=fakes.usage_body(96.0 if i % 2 == 0 else 10.0))
+            # Alternate the quota across the wall so every tick has a new decision to publish; each
+            # reading is of a new window (within one, utilization never falls).
+            usage.set("/api/oauth/usage", json=fakes.usage_body(96.0 if i % 2 == 0 else 10.0, resets_in=3600 + 600 * i))
             before = {name: _read(box.state_dir / name) for name in ("route.env", "state.json")}
             proc = subprocess.Popen(tick_cmd(), env=env, cwd=box.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0, longest))

@@ -82,6 +82,13 @@ def test_bad_values_name_key_value_and_allowed(tmp_path, key, value, fragment):
     assert key in message
 
 
+@pytest.mark.parametrize("url", ["https://me:hunter2secret@gw.example/api", "https://gw.example/api?key=hunter2secret"])
+def test_url_errors_never_show_credentials(tmp_path, url):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, SPILLOVER_GATEWAY_BASE_URL=url)
+    assert "hunter2secret" not in str(err.value) and "gw.example" in str(err.value)
+
+
 def test_secret_value_is_masked_in_errors(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(tmp_path, OPENROUTER_API_KEY="sk-or-v1-secret\x01secretsecret890")

@@ -23,7 +23,7 @@ def test_spill_recorded_by_real_ticks(wired):
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
     wired.run("tick", env=POLL, check=True)
     wired.openrouter.set("/api/v1/key", json=fakes.key_body(usage=140.5))
-    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0))
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0, resets_in=5 * 3600))  # after the reset
     run_at(wired, "+40m", "tick")
     assert wired.state()["route"] == "plan"
 

@@ -20,8 +20,11 @@ WEIRD_KEY = "sk-or-v1-it's-$(echo pwned)-`id`-\"q\"-\\n-ünï-" + "x" * 20
 
 
 def sample_line(percent, t=None):
+    """A statusline reading. Within one window utilization never falls, so a low reading is of a
+    later window (after the reset) than a high one."""
     t = time.time() if t is None else t
-    return json.dumps({"t": t, "source": "statusline", "five_hour": {"percent": percent, "resets_at": t + 3600}})
+    resets_at = t + (3600 if percent >= 50 else 5 * 3600)
+    return json.dumps({"t": t, "source": "statusline", "five_hour": {"percent": percent, "resets_at": resets_at}})
 
 
 def statusline_sandbox(wired, key=OR_KEY):

@@ -95,7 +95,7 @@ def test_flip_out_and_back(wired, recorder):
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
     tick(wired, env)
     tick(wired, env)
-    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0))
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0, resets_in=5 * 3600))  # after the reset
     tick(wired, env)
     tick(wired, env)
     out, back = recorder.events()

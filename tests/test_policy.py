@@ -176,6 +176,9 @@ def due(**kw):
         ({"last_attempt_at": None, "backoff_until": NOW + 60}, False),
         ({"five_hour": s(pct=60, age=30, source="statusline")}, False),  # a fresher free signal
         ({"five_hour": s(pct=88, age=6 * 60), "last_attempt_at": NOW - 6 * 60}, True),  # close to the wall: sooner
+        ({"five_hour": s(pct=88, age=2 * 60), "last_attempt_at": NOW - 2 * 60}, False),  # …but not every tick
+        ({"five_hour": s(pct=60, age=5 * 60), "last_attempt_at": NOW - 5 * 60}, False),  # near: every poll_seconds
+        ({"five_hour": s(pct=97, age=6 * 60), "spilled": True, "last_attempt_at": NOW - 6 * 60}, False),  # spilled: no hurry
         ({"five_hour": s(pct=20, age=11 * 60), "active": False}, False),  # idle and low: rarely
         ({"five_hour": s(pct=20, age=31 * 60), "active": False, "last_attempt_at": NOW - 31 * 60}, True),
         ({"five_hour": s(pct=99, age=3 * H, resets_in=-60), "spilled": True, "last_attempt_at": NOW - 301}, True),

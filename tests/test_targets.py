@@ -166,7 +166,7 @@ def test_recovery_moves_back_up_the_chain_only_via_the_plan(wired):
     tick(wired, CHAIN)
     # The first healthy target wins: OpenRouter is first in SPILLOVER_TARGETS again.
     assert wired.state()["route"] == "openrouter"
-    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0))
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0, resets_in=5 * 3600))  # after the reset
     tick(wired, CHAIN)
     assert wired.state()["route"] == "plan"
 

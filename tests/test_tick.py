@@ -99,7 +99,7 @@ def test_reset_passed_and_low_reading_returns_to_plan(wired):
 def test_hysteresis_band_keeps_the_spill(wired):
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
     tick(wired, **POLL_NOW)
-    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(70.0))
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(70.0, resets_in=5 * 3600))  # the next window, busy already
     tick(wired, **POLL_NOW)
     assert check(wired) == 3
     assert "staying until five_hour reads under 50%" in wired.state()["reason"]
@@ -160,7 +160,7 @@ def test_expired_token_is_unknown_and_never_refreshed(wired):
     assert "expired" in status["sources"]["oauth"]["error"]
     assert "run `claude`" in status["sources"]["oauth"]["error"]
     assert status["route"] == "plan"
-    assert next(b for b in [{"bucket": "five_hour", "state": "unknown"}]) and status["buckets"] == []
+    assert status["buckets"] == []  # nothing known: no reading was made up
     creds = json.loads((wired.claude_dir / ".credentials.json").read_text())
     assert creds["claudeAiOauth"]["refreshToken"] == "sk-ant-ort01-refresh-must-never-be-used"
     assert OAUTH_TOKEN not in proc.stdout + proc.stderr

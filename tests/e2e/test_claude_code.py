@@ -61,7 +61,8 @@ def e2e(wired, anthropic, client_env):
 
 
 def tick_to(box, percent, route, **env):
-    box.usage.set("/api/oauth/usage", json=fakes.usage_body(percent))
+    # Utilization never falls within a window: a low reading after a high one is of the next window.
+    box.usage.set("/api/oauth/usage", json=fakes.usage_body(percent, resets_in=3600 if percent >= 50 else 5 * 3600))
     box.run("tick", "--poll", env=env, check=True)
     assert box.state()["route"] == route, box.state()["reason"]
 
