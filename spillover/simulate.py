@@ -159,9 +159,9 @@ def run(args, out=None):
     pol = policy.Policy.from_config(cfg)
     overrides = {}
     if args.threshold is not None:
-        overrides["threshold"] = config._percent("--threshold", str(args.threshold))
+        overrides["threshold"] = config._percent("--threshold", format(args.threshold, "g"))
     if args.resume is not None:
-        overrides["resume"] = config._percent("--resume", str(args.resume))
+        overrides["resume"] = config._percent("--resume", format(args.resume, "g"))
     if args.lead is not None:
         if args.lead < 0:
             raise UsageError("--lead must be 0 or more minutes")

@@ -351,7 +351,7 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     if "transcripts" in enabled:
         from spillover.sources import transcripts
 
-        result = transcripts.scan(cfg.claude_dirs, state_dir, now, spill_intervals(state_dir))
+        result = transcripts.scan(cfg.claude_dirs, state_dir, now, spill_intervals(state_dir), save=not dry_run)
         fresh += result.samples
         activity = result.last_activity
         sources["transcripts"] = {
@@ -393,8 +393,9 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
             network += got
         except SourceError as exc:
             sources["command"] = _source_record(sources.get("command"), ok=False, now=now, error=str(exc), kind=exc.kind)
-    for source in {s.source for s in network}:
-        line = samples.record(now, source, {s.bucket: (s.percent, s.resets_at) for s in network if s.source == source})
+    for source, observed in {(s.source, s.observed_at) for s in network}:
+        line = samples.record(observed, source, {s.bucket: (s.percent, s.resets_at) for s in network
+                                                 if (s.source, s.observed_at) == (source, observed)})
         if not dry_run:
             samples.append(samples_path, line)
     merged = policy.merge(list(merged.values()) + network)

@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +44,11 @@ def real_crontab():
     with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         saved = crontab_l()
+        if saved is not None:
+            # If this run is killed before the teardown, the user's crontab is still on disk.
+            backup = Path(tempfile.gettempdir()) / f"spillover-tests-crontab-backup-{os.getuid()}"
+            backup.write_text(saved)
+            print(f"your crontab is saved in {backup} while the cron tests run")
         try:
             crontab_set(None)
             yield

@@ -90,7 +90,11 @@ def claude_version(cache=None):
     """
     from shutil import which
 
-    exe = which("claude")
+    # cron's PATH is /usr/bin:/bin: also look where Claude Code's installers put it.
+    home = os.path.expanduser("~")
+    search = os.pathsep.join([os.environ.get("PATH", ""), os.path.join(home, ".local", "bin"),
+                              os.path.join(home, ".claude", "local"), "/usr/local/bin", "/opt/homebrew/bin"])
+    exe = which("claude", path=search)
     stamp = None
     if exe:
         try:

@@ -256,8 +256,9 @@ def _in_spill(at, intervals):
     return any(start <= at and (end is None or at < end) for start, end in intervals)
 
 
-def scan(claude_dirs, state_dir, now, spilled_intervals=()):
-    """New wall hits since the last scan, plus the walls still current from earlier scans."""
+def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
+    """New wall hits since the last scan, plus the walls still current from earlier scans.
+    `save=False` (tick --dry-run) leaves the remembered offsets as they were."""
     offsets_path = os.path.join(state_dir, paths.TRANSCRIPT_OFFSETS)
     saved = publish.read_json(offsets_path, default=None)
     if not isinstance(saved, dict) or saved.get("version") != OFFSETS_VERSION:
@@ -314,5 +315,6 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=()):
         kept.append([bucket, written, resets_at])
         result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True))
     result.samples.sort(key=lambda s: s.observed_at)
-    publish.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
+    if save:
+        publish.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
     return result
