@@ -18,7 +18,6 @@ from spillover.redact import mask
 
 TARGETS = ("openrouter", "anthropic", "gateway")
 SOURCES = ("oauth", "statusline", "transcripts", "command")
-ROUTES = ("plan",) + TARGETS
 
 # Characters that can never be part of a key, URL or slug. Everything else (quotes, `$()`,
 # backticks, unicode) is allowed and reaches the shells byte for byte through quoting.

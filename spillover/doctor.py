@@ -13,6 +13,7 @@ import time
 
 from spillover import fastcheck, paths, publish
 from spillover.errors import ConfigError, SourceError, SpilloverError
+from spillover.fmt import clock
 from spillover.redact import mask, redact
 
 OK, WARN, FAIL = "✔", "⚠", "✖"
@@ -59,7 +60,7 @@ def check_stored_api_key(report, cfg):
 
 
 def _clock(epoch):
-    return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(epoch))
+    return clock(epoch)
 
 
 def _ago(seconds):

@@ -19,6 +19,15 @@ def ago(seconds):
     return "never" if seconds is None else f"{span(seconds)} ago"
 
 
+def clock(epoch, weekday=False):
+    """A moment in local time: 2026-11-22 14:05 CET (with the weekday for far-off resets)."""
+    import time
+
+    if epoch is None:
+        return None
+    return time.strftime(("%a " if weekday else "") + "%Y-%m-%d %H:%M %Z", time.localtime(epoch))
+
+
 def until(seconds, *, none="-", past="passed"):
     if seconds is None:
         return none

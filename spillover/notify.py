@@ -21,9 +21,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 from spillover import policy
+from spillover.fmt import clock
 from spillover.redact import redact
 
 log = logging.getLogger("spillover")
@@ -56,7 +56,7 @@ def dispatch(cfg, old_state, new_state, decision, now):
 
 
 def _clock(epoch):
-    return time.strftime("%a %Y-%m-%d %H:%M %Z", time.localtime(epoch))
+    return clock(epoch, weekday=True)
 
 
 def _pin_command(cfg, new_state):

@@ -6,6 +6,7 @@ import time
 
 from spillover import paths, publish
 from spillover.errors import SpilloverError, UsageError
+from spillover.fmt import clock
 
 DEFAULT_PIN = 5 * 3600
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -48,7 +49,7 @@ def pin(cfg, args, now=None):
         tick.run(cfg, now=now)  # publish the pinned route right away
     except tick.Busy:
         pass
-    print(f"pinned to {args.route} until {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime(until))}"
+    print(f"pinned to {args.route} until {clock(until)}"
           "; new `claude` processes pick it up (spillover unpin to undo)")
     return 0
 

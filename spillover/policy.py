@@ -22,6 +22,7 @@ TARGETS = ("openrouter", "anthropic", "gateway")
 
 FORECAST_WINDOW = 30 * 60  # seconds of history the burn rate is fitted on
 FORECAST_MIN_SPAN = 60  # seconds the fitted samples must span
+HISTORY_WINDOW = FORECAST_WINDOW + 60  # seconds of readings the forecast is fed
 SAME_WINDOW_SLACK = 120  # resets_at values this close belong to one window
 
 
@@ -146,10 +147,6 @@ class Decision:
     reason: str
     hot_bucket: str | None = None
     details: dict = field(default_factory=dict)
-
-    @property
-    def spilled(self):
-        return self.route in TARGETS
 
 
 # --- merging -------------------------------------------------------------------------------

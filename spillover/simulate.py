@@ -17,7 +17,6 @@ from spillover import config, paths, policy, samples
 from spillover.errors import UsageError
 from spillover.policy import Previous, Signals, TargetHealth
 
-HISTORY_WINDOW = policy.FORECAST_WINDOW + 60  # what the tick feeds the forecast, too
 TARGET = TargetHealth("openrouter", True, "simulated")
 
 
@@ -54,7 +53,7 @@ def replay(trace, pol, step, cost_per_hour):
         while index < len(trace) and trace[index].observed_at <= now:
             history.append(trace[index])
             index += 1
-        history = [s for s in history if now - s.observed_at <= HISTORY_WINDOW]
+        history = [s for s in history if now - s.observed_at <= policy.HISTORY_WINDOW]
         merged = policy.merge(list(merged.values()) + history)
         by_bucket = {}
         for s in history:

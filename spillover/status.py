@@ -5,12 +5,8 @@ import os
 import time
 
 from spillover import fastcheck, paths, policy
-from spillover.fmt import ago, until  # noqa: F401 (history and doctor import them from here)
+from spillover.fmt import ago, clock, until  # noqa: F401 (history and doctor import them from here)
 from spillover.targets.openrouter import money
-
-
-def clock(epoch):
-    return None if epoch is None else time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(epoch))
 
 
 def collect(cfg, now=None, config_error=None):

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from spillover import paths, policy, publish, samples, targets
 from spillover.errors import SourceError
+from spillover.fmt import clock
 from spillover.policy import Pin, Previous, Sample, Signals, TargetHealth
 
 log = logging.getLogger("spillover")
@@ -20,7 +21,6 @@ log = logging.getLogger("spillover")
 STATE_VERSION = 1
 BUDGET_MAX_AGE = 600  # seconds a budget snapshot may be reused while /key is unreachable
 BUDGET_IDLE_EVERY = 600  # seconds between budget reads while nowhere near a wall
-HISTORY_WINDOW = policy.FORECAST_WINDOW + 60
 STORED_KEY_PROBLEM = ("Claude Code has an Anthropic API key stored in {path} (primaryApiKey): it sends it as x-api-key "
                       "even on the openrouter/gateway routes, to that target; remove it (claude /logout, then /login "
                       "with your Claude account)")
@@ -140,17 +140,13 @@ def stored_samples(state):
 
 def load_pin(state_dir, now):
     data = publish.read_json(os.path.join(state_dir, paths.PIN_JSON))
-    if not isinstance(data, dict) or data.get("route") not in ("plan",) + targets_names():
+    if not isinstance(data, dict) or data.get("route") not in ("plan",) + policy.TARGETS:
         return None
     until = data.get("until")
     if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
         return None  # a damaged pin is no pin
     pin = Pin(data["route"], until, bool(data.get("force")), data.get("set_at"))
     return pin if pin.active(now) else None
-
-
-def targets_names():
-    return policy.TARGETS
 
 
 def spill_intervals(state_dir):
@@ -411,7 +407,7 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
             health.append(jobs["gateway"].result())
 
     history = {}
-    for s in samples.read(samples_path, since=now - HISTORY_WINDOW):
+    for s in samples.read(samples_path, since=now - policy.HISTORY_WINDOW):
         history.setdefault(s.bucket, []).append(s)
     extra = _extra_usage(cfg, oauth_extra, state)
     if extra.get("stored_api_key") and set(cfg.targets) & {"openrouter", "gateway"}:
@@ -425,7 +421,7 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     route_since = now if flipped or prev.since is None else prev.since
     pin_text = ""
     if pin is not None and decision.details.get("pin"):
-        pin_text = pin.route + ("" if pin.until is None else " until " + time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(pin.until)))
+        pin_text = pin.route + ("" if pin.until is None else " until " + clock(pin.until))
     pairs = targets.route_env(decision.route, cfg, reason=route_reason, pin=pin_text)
 
     new_state = {
