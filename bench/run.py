@@ -160,9 +160,9 @@ def bench_direnv(b):
             ("use spillover reload (direnv exec)", ".envrc with only watch_file", with2 / watch, 1.10)]
 
 
-HOOK_LOOP = {
-    "bash": r"""
-eval "$(%(spillover)s hook bash)"
+HOOK_LOOP = r"""
+%(prelude)s
+eval "$(%(spillover)s hook %(shell)s)"
 _spillover_hook   # the first prompt applies the route; the loop measures "nothing changed"
 _bench_empty() { :; }
 for _round in 1 2 3 4 5; do
@@ -170,19 +170,8 @@ for _round in 1 2 3 4 5; do
   for ((i = 0; i < %(n)d; i++)); do _bench_empty; done; t2=$EPOCHREALTIME
   echo "${t0/,/.} ${t1/,/.} ${t2/,/.}"
 done
-""",
-    "zsh": r"""
-zmodload zsh/datetime
-eval "$(%(spillover)s hook zsh)"
-_spillover_hook
-_bench_empty() { :; }
-for _round in 1 2 3 4 5; do
-  t0=$EPOCHREALTIME; for ((i = 0; i < %(n)d; i++)); do _spillover_hook; done; t1=$EPOCHREALTIME
-  for ((i = 0; i < %(n)d; i++)); do _bench_empty; done; t2=$EPOCHREALTIME
-  echo "${t0/,/.} ${t1/,/.} ${t2/,/.}"
-done
-""",
-}
+"""
+HOOK_PRELUDE = {"bash": "", "zsh": "zmodload zsh/datetime"}  # zsh's $EPOCHREALTIME is a module
 
 
 def bench_hook(b, n=20000):
@@ -191,13 +180,13 @@ def bench_hook(b, n=20000):
     wrapper.parent.mkdir(exist_ok=True)
     wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {PY} -m spillover "$@"\n')
     wrapper.chmod(0o755)
-    for shell, script in HOOK_LOOP.items():
+    for shell, prelude in HOOK_PRELUDE.items():
         exe = shutil.which(shell)
         if exe is None:
             rows.append((f"prompt hook, nothing changed ({shell})", "empty function", None, 2.0))
             continue
         argv = [exe, "--norc", "--noprofile", "-c"] if shell == "bash" else [exe, "-f", "-c"]
-        out = subprocess.run(argv + [script % {"spillover": wrapper, "n": n}], env=b.env, capture_output=True, text=True, check=True)
+        out = subprocess.run(argv + [HOOK_LOOP % {"prelude": prelude, "spillover": wrapper, "shell": shell, "n": n}], env=b.env, capture_output=True, text=True, check=True)
         ratios = []
         for line in out.stdout.split("\n"):
             if line.strip():

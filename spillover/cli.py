@@ -7,14 +7,12 @@ them off before argparse or anything heavy is imported.
 
 import sys
 
-from spillover import __version__
+from spillover import __version__, fastcheck
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["check"]:
-        from spillover import fastcheck
-
         try:
             return fastcheck.main(argv[1:])
         except Exception as exc:  # noqa: BLE001 — main() owns every error; one line, exit 1
@@ -43,7 +41,10 @@ def _unexpected(exc, verbose):
 
 
 class ExitCode:
-    OK, ERROR, USAGE, SPILLED, BLOCKED, STALE = 0, 1, 2, 3, 4, 5
+    """The exit statuses of design §6, defined once in fastcheck (the whole of `check`)."""
+
+    OK, ERROR, USAGE = fastcheck.PLAN, fastcheck.ERROR, fastcheck.USAGE
+    SPILLED, BLOCKED, STALE = fastcheck.SPILLED, fastcheck.BLOCKED, fastcheck.STALE
 
 
 def _main(argv):

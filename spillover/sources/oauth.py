@@ -10,10 +10,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from spillover.errors import SourceError
 from spillover.policy import Sample
+from spillover.times import parse_time  # noqa: F401 (also used by the command source)
 
 BETA = "oauth-2025-04-20"
 FALLBACK_CLIENT_VERSION = "2.1.0"
@@ -119,31 +119,6 @@ def _ask_version(exe):
         except (OSError, subprocess.TimeoutExpired):
             pass
     return FALLBACK_CLIENT_VERSION
-
-
-def parse_time(value):
-    """ISO-8601 (`…+00:00` or `…Z`), epoch seconds, epoch milliseconds, or a numeric string → epoch seconds."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        try:
-            number = float(value)
-        except OverflowError:
-            return None
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            try:
-                return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                return None
-    else:
-        return None
-    if number != number or number <= 0:
-        return None
-    return number / 1000 if number > 1e11 else number  # milliseconds look like the year 5000+
 
 
 def percent(value, *, fraction_ok=False):

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from spillover import paths, publish
 from spillover.policy import Sample
+from spillover.times import parse_time
 
 SOURCE = "transcript"
 MARKER = b'"isApiErrorMessage"'
@@ -148,15 +149,7 @@ def message_text(record):
 
 
 def record_time(record):
-    value = record.get("timestamp")
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) / (1000 if value > 1e11 else 1)
-    return None
+    return parse_time(record.get("timestamp"))
 
 
 def wall_of(record, fallback_time):

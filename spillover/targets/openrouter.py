@@ -12,6 +12,7 @@ from datetime import datetime
 from spillover.errors import SourceError
 from spillover.policy import TargetHealth
 from spillover.redact import printable
+from spillover.times import parse_time
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,6 @@ def _number(data, name, *, required=False):
     return number
 
 
-def _time(value):
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def parse_key(payload):
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, dict):
@@ -94,7 +86,7 @@ def parse_key(payload):
         usage_monthly=_number(data, "usage_monthly"),
         is_free_tier=bool(data.get("is_free_tier", False)),
         is_management_key=bool(data.get("is_management_key", data.get("is_provisioning_key", False))),
-        expires_at=_time(data.get("expires_at")),
+        expires_at=parse_time(data.get("expires_at")),
         disabled=bool(data.get("disabled", False)),
     )
 
