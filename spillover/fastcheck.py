@@ -1,6 +1,6 @@
 """`spillover check`: the exit status says plan / spilled / blocked / stale, from state.json alone.
 
-This runs in scripts and prompts, so it imports only os, sys and json (no argparse, dataclasses,
+This runs in scripts and prompts, so it imports only os, sys, json and enum (exit codes) (no argparse, dataclasses,
 pathlib, dotenv or requests): see `make bench`.
 """
 
@@ -10,9 +10,9 @@ import sys
 import time
 
 from spillover import paths
+from spillover.exitcodes import ExitCode
 
-PLAN, ERROR, USAGE, SPILLED, BLOCKED, STALE = 0, 1, 2, 3, 4, 5
-EXIT_BY_STATUS = {"plan": PLAN, "spilled": SPILLED, "blocked": BLOCKED}
+EXIT_BY_STATUS = {"plan": ExitCode.PLAN, "spilled": ExitCode.SPILLED, "blocked": ExitCode.BLOCKED}
 USAGE_TEXT = "usage: spillover check [-q|--quiet] [--json]"
 
 
@@ -24,11 +24,11 @@ def read(now=None):
         with open(path, encoding="utf-8") as handle:
             state = json.load(handle)
     except FileNotFoundError:
-        return STALE, {"status": "unknown", "route": None, "stale": True, "reason": "no tick has run yet: run `spillover tick` (and `spillover install cron`)"}
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": "no tick has run yet: run `spillover tick` (and `spillover install cron`)"}
     except (OSError, ValueError) as exc:
-        return STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
     if not isinstance(state, dict):
-        return STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
     decided = state.get("decided_at")
     if isinstance(decided, bool) or not isinstance(decided, (int, float)):
         decided = None
@@ -55,8 +55,8 @@ def read(now=None):
     if summary["stale"]:
         when = "never" if age is None else f"{age / 60:.0f} min ago"
         summary["reason"] = f"last decision {when} (route {summary['route']}): the cron tick seems not to run; see `spillover doctor`"
-        return STALE, summary
-    return EXIT_BY_STATUS.get(summary["status"], STALE), summary
+        return ExitCode.STALE, summary
+    return EXIT_BY_STATUS.get(summary["status"], ExitCode.STALE), summary
 
 
 def main(argv):
@@ -68,10 +68,10 @@ def main(argv):
             as_json = True
         elif arg in ("-h", "--help"):
             print(USAGE_TEXT + "\n\nexit status: 0 plan, 3 spilled, 4 blocked, 5 stale or unknown, 1 error, 2 usage")
-            return PLAN
+            return ExitCode.PLAN
         else:
             print(f"{USAGE_TEXT}\nspillover check: unknown argument {arg!r}", file=sys.stderr)
-            return USAGE
+            return ExitCode.USAGE
     code, summary = read()
     summary["exit"] = code
     if as_json:
@@ -80,5 +80,5 @@ def main(argv):
         route = summary.get("route") or "unknown"
         pin = summary.get("pin")
         pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
-        print(f"{route}{pinned}: {summary.get('reason', '')}" if code != STALE else f"stale: {summary['reason']}")
+        print(f"{route}{pinned}: {summary.get('reason', '')}" if code != ExitCode.STALE else f"stale: {summary['reason']}")
     return code

@@ -60,8 +60,9 @@ def _error_message(body):
     return None if message is None else printable(message)
 
 
-def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):
-    """GET `url` and return (status, headers, parsed JSON). Raise SourceError on anything else."""
+def get(url, *, headers, timeout, secrets=(), name="server", session=None):
+    """GET `url` within `timeout` overall and return (status, headers, text) of a 2xx answer.
+    Raise SourceError on anything else (no answer, 3xx, 4xx, 5xx, a body too large or too slow)."""
     deadline = time.monotonic() + timeout
     getter = session.get if session is not None else requests.get
     try:
@@ -95,7 +96,13 @@ def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):
         raise SourceError(f"{name}: HTTP {status}{detail}", status=status, retry_after=_retry_after(response.headers), kind=kind)
     if status >= 300:
         raise SourceError(f"{name}: unexpected redirect (HTTP {status})", status=status)
+    return status, response.headers, text
+
+
+def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):
+    """GET `url` and return (status, headers, parsed JSON). Raise SourceError on anything else."""
+    status, got_headers, text = get(url, headers=headers, timeout=timeout, secrets=secrets, name=name, session=session)
     try:
-        return status, response.headers, json.loads(text)
+        return status, got_headers, json.loads(text)
     except ValueError:
         raise SourceError(f"{name}: answer is not JSON", status=status) from None

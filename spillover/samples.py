@@ -7,11 +7,11 @@ Any bucket may be absent; `resets_at` may be null. Appenders use one O_APPEND wr
 the file is compacted (under the tick lock, or by the statusline when it grows too big) to its
 newest lines, so it stays bounded.
 
-Only `os` and `json` here: the statusline command imports this on every render.
+Only `json` and `fsutil` (os, fcntl) here: the statusline command imports this on every render.
 """
 
-import json
-import os
+
+from spillover import fsutil
 
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
@@ -27,14 +27,8 @@ def record(t, source, buckets):
 
 
 def append(path, line):
-    data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, data)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    return size
+    """Append one trace line; returns the file's size after the write."""
+    return fsutil.append_jsonl(path, line, ensure_ascii=True)
 
 
 def compact(path, keep=KEEP_LINES):
@@ -46,27 +40,14 @@ def compact(path, keep=KEEP_LINES):
         return
     if len(lines) <= keep:
         return
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.writelines(lines[-keep:])
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, b"".join(lines[-keep:]))
 
 
 def iter_lines(path):
     """Each well-formed trace line (damaged lines, e.g. from a crash mid-write, are skipped)."""
-    try:
-        handle = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return
-    with handle:
-        for text in handle:
-            try:
-                line = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(line, dict) and isinstance(line.get("t"), (int, float)):
-                yield line
+    for line in fsutil.read_jsonl(path):
+        if isinstance(line.get("t"), (int, float)):
+            yield line
 
 
 def to_samples(line):

@@ -10,6 +10,7 @@ import json
 import os
 
 from spillover import paths
+from spillover.sources.base import Source, SourceResult
 
 SOURCE = "~/.claude.json"
 
@@ -53,3 +54,19 @@ def extra_usage(cfg):
     else:
         info["reason"] = "Claude Code has not recorded whether usage credits are on"
     return info
+
+
+class ClaudeJsonSource(Source):
+    """Claude Code's cached extra-usage state; always read (it is one small local file)."""
+
+    name = "claude_json"
+    local = True
+
+    def enabled(self, cfg):
+        return True
+
+    def read(self, ctx):
+        return SourceResult([], None, {"extra_usage": extra_usage(ctx.cfg)})
+
+
+READER = ClaudeJsonSource()
