@@ -1,6 +1,6 @@
 """`spillover check`: the exit status says plan / spilled / blocked / stale, from state.json alone.
 
-This runs in scripts and prompts, so it imports only os, sys, json and enum (exit codes) (no argparse, dataclasses,
+This runs in scripts and prompts, so it imports only os, sys, json and enum (exit codes, sanitize) (no argparse, dataclasses,
 pathlib, dotenv or requests): see `make bench`.
 """
 
@@ -11,6 +11,7 @@ import time
 
 from spillover import paths
 from spillover.exitcodes import ExitCode
+from spillover.sanitize import number
 
 EXIT_BY_STATUS = {"plan": ExitCode.PLAN, "spilled": ExitCode.SPILLED, "blocked": ExitCode.BLOCKED}
 USAGE_TEXT = "usage: spillover check [-q|--quiet] [--json]"
@@ -29,11 +30,9 @@ def read(now=None):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
     if not isinstance(state, dict):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
-    decided = state.get("decided_at")
-    if isinstance(decided, bool) or not isinstance(decided, (int, float)):
-        decided = None
-    stale_after = state.get("stale_after")
-    if isinstance(stale_after, bool) or not isinstance(stale_after, (int, float)):
+    decided = number(state.get("decided_at"))
+    stale_after = number(state.get("stale_after"))
+    if stale_after is None:
         stale_after = 300
     env_stale = os.environ.get("SPILLOVER_STALE_MINUTES")
     if env_stale:

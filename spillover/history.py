@@ -13,6 +13,7 @@ import sys
 import time
 
 from spillover import fsutil, paths, policy
+from spillover.sanitize import number
 from spillover.pins import parse_duration
 from spillover.redact import redact
 from spillover.status import clock, until
@@ -23,7 +24,7 @@ def _span(seconds):
 
 
 def _usage(value):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return number(value)
 
 
 def collect(since_seconds, now=None):

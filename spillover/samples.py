@@ -7,11 +7,12 @@ Any bucket may be absent; `resets_at` may be null. Appenders use one O_APPEND wr
 the file is compacted (under the tick lock, or by the statusline when it grows too big) to its
 newest lines, so it stays bounded.
 
-Only `json` and `fsutil` (os, fcntl) here: the statusline command imports this on every render.
+Only `fsutil` (os, json, fcntl) and `sanitize` here: the statusline command imports this on every render.
 """
 
 
 from spillover import fsutil
+from spillover.sanitize import number
 
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
@@ -59,11 +60,10 @@ def to_samples(line):
         entry = line.get(bucket)
         if not isinstance(entry, dict):
             continue
-        pct, resets = entry.get("percent"), entry.get("resets_at")
-        if isinstance(pct, bool) or not isinstance(pct, (int, float)):
+        pct, resets = number(entry.get("percent")), number(entry.get("resets_at"))
+        if pct is None:
             continue
-        resets = float(resets) if isinstance(resets, (int, float)) and not isinstance(resets, bool) else None
-        out.append(Sample(bucket, float(pct), float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall"))))
+        out.append(Sample(bucket, pct, float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall"))))
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from spillover import fsutil, paths
 from spillover.policy import NOT_SPILLED, Pin, Previous, Sample
+from spillover.sanitize import number
 
 VERSION = 1
 
@@ -179,7 +180,7 @@ def load_pin(state_dir, now):
     if not isinstance(data, dict) or data.get("route") not in ("plan",) + targets.names():
         return None
     until = data.get("until")
-    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))):
+    if until is not None and number(until) is None:
         return None
     pin = Pin(data["route"], until, bool(data.get("force")), data.get("set_at"))
     return pin if pin.active(now) else None
