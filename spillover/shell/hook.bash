@@ -28,7 +28,8 @@ _spillover_retry=0        # after a refusal, $SECONDS before which the checks ar
 # file are yours and nobody else can write them, and the file is a regular file (not a symlink, a
 # FIFO or a device); a stamp is written only when it is absent or a regular file of yours. The
 # builtin tests come first; the one fork (`stat`, for the mode bits) comes only when they pass,
-# and only on the slow path (the file changed). Sets _spillover_why (empty: trusted) and, when
+# and only on the slow path (the file changed). The stamp is checked last: a bad stamp in a dir
+# others can write is reported as the dir's fault. Sets _spillover_why (empty: trusted) and, when
 # not trusted, _spillover_bad (the path at fault) and _spillover_fix.
 # Usage: _spillover_check FILE [STAMP]
 _spillover_check() {
@@ -43,9 +44,6 @@ _spillover_check() {
   elif [[ ! -O $1 ]]; then
     _spillover_bad=$1 _spillover_why="is not yours"
     _spillover_fix="remove it, then run \`spillover tick\`"
-  elif [[ -n ${2-} && ( -L $2 || ( -e $2 && ( ! -f $2 || ! -O $2 ) ) ) ]]; then
-    _spillover_bad=$2 _spillover_why="is not a regular file of yours"
-    _spillover_fix="remove it"
   elif ! _spillover_m=$(command stat -L -c %a -- "$_spillover_d" "$1" 2>/dev/null || command stat -L -f %Lp -- "$_spillover_d" "$1" 2>/dev/null) || [[ $_spillover_m != [0-7]*$'\n'[0-7]* ]]; then
     _spillover_bad=$_spillover_d _spillover_why="has modes that \`stat\` cannot read"
     _spillover_fix="check that \`stat\` (GNU or BSD) is on PATH"
@@ -55,6 +53,9 @@ _spillover_check() {
   elif ((8#${_spillover_m#*$'\n'} & 8#022)); then
     _spillover_bad=$1 _spillover_why="can be written by others"
     _spillover_fix="remove it, then run \`spillover tick\`"
+  elif [[ -n ${2-} && ( -L $2 || ( -e $2 && ( ! -f $2 || ! -O $2 ) ) ) ]]; then
+    _spillover_bad=$2 _spillover_why="is not a regular file of yours"
+    _spillover_fix="remove it"
   fi
 }
 

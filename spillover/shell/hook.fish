@@ -26,7 +26,8 @@ set -g _spillover_wait 0 # after a refusal, prompts before the checks are repeat
 # file are yours and nobody else can write them, and the file is a regular file (not a symlink, a
 # FIFO or a device); a stamp is written only when it is absent or a regular file of yours. The
 # builtin tests come first; the one fork (`stat`, for the mode bits) comes only when they pass,
-# and only on the slow path (the file changed). Sets _spillover_why (empty: trusted) and, when
+# and only on the slow path (the file changed). The stamp is checked last: a bad stamp in a dir
+# others can write is reported as the dir's fault. Sets _spillover_why (empty: trusted) and, when
 # not trusted, _spillover_bad (the path at fault) and _spillover_fix.
 function _spillover_check --argument-names file stamp
     set -l d (string replace -r '/[^/]*$' '' -- $file)
@@ -50,18 +51,6 @@ function _spillover_check --argument-names file stamp
         set _spillover_why "is not yours"
         return
     end
-    if test -n "$stamp"; and begin
-            test -L $stamp; or begin
-                test -e $stamp; and begin
-                    not test -f $stamp; or not test -O $stamp
-                end
-            end
-        end
-        set _spillover_bad $stamp
-        set _spillover_why "is not a regular file of yours"
-        set _spillover_fix "remove it"
-        return
-    end
     # The modes in octal, one per line: group or others may write when either digit has bit 2.
     set -l m (command stat -L -c %a -- $d $file 2>/dev/null; or command stat -L -f %Lp -- $d $file 2>/dev/null)
     if test (count $m) -ne 2; or not string match -qr '^[0-7]+$' -- $m[1]; or not string match -qr '^[0-7]+$' -- $m[2]
@@ -75,6 +64,16 @@ function _spillover_check --argument-names file stamp
     else if string match -qr '([2367].|[2367])$' -- $m[2]
         set _spillover_bad $file
         set _spillover_why "can be written by others"
+    else if test -n "$stamp"; and begin
+            test -L $stamp; or begin
+                test -e $stamp; and begin
+                    not test -f $stamp; or not test -O $stamp
+                end
+            end
+        end
+        set _spillover_bad $stamp
+        set _spillover_why "is not a regular file of yours"
+        set _spillover_fix "remove it"
     end
 end
 

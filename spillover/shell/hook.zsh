@@ -28,7 +28,8 @@ zmodload -F zsh/stat b:zstat 2>/dev/null
 # Trust before use, as ssh does with ~/.ssh: a file is sourced only when the state dir and the
 # file are yours and nobody else can write them, and the file is a regular file (not a symlink, a
 # FIFO or a device); a stamp is written only when it is absent or a regular file of yours. All
-# builtins (zstat), and only on the slow path (the file changed). Sets _spillover_why (empty:
+# builtins (zstat), and only on the slow path (the file changed). The stamp is checked last: a
+# bad stamp in a dir others can write is reported as the dir's fault. Sets _spillover_why (empty:
 # trusted) and, when not trusted, _spillover_bad (the path at fault) and _spillover_fix.
 # Usage: _spillover_check FILE [STAMP]
 _spillover_check() {
@@ -45,9 +46,6 @@ _spillover_check() {
   elif [[ ! -O $1 ]]; then
     _spillover_bad=$1 _spillover_why="is not yours" _spillover_fix="remove it, then run \`spillover tick\`"
     return
-  elif [[ -n ${2-} && ( -L $2 || ( -e $2 && ( ! -f $2 || ! -O $2 ) ) ) ]]; then
-    _spillover_bad=$2 _spillover_why="is not a regular file of yours" _spillover_fix="remove it"
-    return
   fi
   if (( ${+builtins[zstat]} )); then
     zstat -A m +mode -- $d $1 2>/dev/null && dm=$m[1] fm=$m[2]
@@ -61,6 +59,8 @@ _spillover_check() {
     _spillover_bad=$d _spillover_why="can be written by others" _spillover_fix="chmod 700 '$d'"
   elif (( fm & 8#022 )); then
     _spillover_bad=$1 _spillover_why="can be written by others" _spillover_fix="remove it, then run \`spillover tick\`"
+  elif [[ -n ${2-} && ( -L $2 || ( -e $2 && ( ! -f $2 || ! -O $2 ) ) ) ]]; then
+    _spillover_bad=$2 _spillover_why="is not a regular file of yours" _spillover_fix="remove it"
   fi
 }
 
