@@ -20,7 +20,7 @@ _spillover_file=$_spillover_dir/route.env
 _spillover_stamp=$_spillover_dir/hook.$$.stamp
 _spillover_applied=       # empty until the first prompt applies the route (a stamp may be left over from a dead shell with our PID)
 _spillover_route=         # SPILLOVER_ROUTE as applied: if something else changed it (a direnv revert), re-apply
-_spillover_said=          # the last refusal said: each is said once
+_spillover_refused=       # the last refusal (path and problem): each is said once
 _spillover_retry=0        # after a refusal, $SECONDS before which the checks are not repeated
 
 
@@ -73,12 +73,14 @@ _spillover_apply() {
   _spillover_check "$_spillover_file" "$_spillover_stamp"
   if [[ -n $_spillover_why ]]; then
     _spillover_retry=$((SECONDS + 30))
-    local _spillover_last=$_spillover_said
-    _spillover_refusal "$_spillover_file"
-    [[ $_spillover_said == "$_spillover_last" ]] || printf '%s\n' "$_spillover_said" >&2
+    if [[ $_spillover_refused != "$_spillover_bad $_spillover_why" ]]; then
+      _spillover_refused="$_spillover_bad $_spillover_why"
+      _spillover_refusal "$_spillover_file"
+      printf '%s\n' "$_spillover_said" >&2
+    fi
     return 0
   fi
-  _spillover_said=
+  _spillover_refused=
   : 2>/dev/null >|"$_spillover_stamp" # stamp before reading: a change made meanwhile is seen next prompt
   # shellcheck source=/dev/null
   . "$_spillover_file"

@@ -19,8 +19,8 @@ set -g _spillover_file $_spillover_dir/route.fish
 set -g _spillover_stamp $_spillover_dir/hook.$fish_pid.stamp
 set -g _spillover_applied # empty until the first prompt applies the route
 set -g _spillover_route # SPILLOVER_ROUTE as applied: if something else changed it, re-apply
-set -g _spillover_said # the last refusal said: each is said once
-set -g _spillover_wait 0 # after a refusal, prompts before the checks are repeated
+set -g _spillover_refused # the last refusal (path and problem): each is said once
+set -g _spillover_wait 0 # after a refusal, prompts before the checks are repeated (fish has no clock builtin)
 
 # Trust before use, as ssh does with ~/.ssh: a file is sourced only when the state dir and the
 # file are yours and nobody else can write them, and the file is a regular file (not a symlink, a
@@ -92,13 +92,15 @@ function _spillover_apply
     end
     _spillover_check $_spillover_file $_spillover_stamp
     if test -n "$_spillover_why"
-        set -g _spillover_wait 20
-        set -l last "$_spillover_said"
-        _spillover_refusal $_spillover_file
-        test "$_spillover_said" = "$last"; or printf '%s\n' "$_spillover_said" >&2
+        set -g _spillover_wait 100
+        if test "$_spillover_refused" != "$_spillover_bad $_spillover_why"
+            set -g _spillover_refused "$_spillover_bad $_spillover_why"
+            _spillover_refusal $_spillover_file
+            printf '%s\n' "$_spillover_said" >&2
+        end
         return 0
     end
-    set -g _spillover_said
+    set -g _spillover_refused
     true 2>/dev/null >$_spillover_stamp # stamp before reading: a change made meanwhile is seen next prompt
     source $_spillover_file
     set -g _spillover_applied 1

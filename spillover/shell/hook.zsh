@@ -19,7 +19,7 @@ typeset -g _spillover_file=$_spillover_dir/route.env
 typeset -g _spillover_stamp=$_spillover_dir/hook.$$.stamp
 typeset -g _spillover_applied=   # empty until the first prompt applies the route
 typeset -g _spillover_route=     # SPILLOVER_ROUTE as applied: if something else changed it, re-apply
-typeset -g _spillover_said=      # the last refusal said: each is said once
+typeset -g _spillover_refused=   # the last refusal (path and problem): each is said once
 typeset -gi _spillover_retry=0   # after a refusal, $SECONDS before which the checks are not repeated
 # zstat reads owner and mode bits without a fork (`stat` is the fallback when the module is missing).
 zmodload -F zsh/stat b:zstat 2>/dev/null
@@ -83,12 +83,14 @@ _spillover_apply() {
   _spillover_check $_spillover_file $_spillover_stamp
   if [[ -n $_spillover_why ]]; then
     _spillover_retry=$(( SECONDS + 30 ))
-    local last=$_spillover_said
-    _spillover_refusal $_spillover_file
-    [[ $_spillover_said == $last ]] || print -ru2 -- $_spillover_said
+    if [[ $_spillover_refused != "$_spillover_bad $_spillover_why" ]]; then
+      _spillover_refused="$_spillover_bad $_spillover_why"
+      _spillover_refusal $_spillover_file
+      print -ru2 -- $_spillover_said
+    fi
     return 0
   fi
-  _spillover_said=
+  _spillover_refused=
   : 2>/dev/null >|$_spillover_stamp # stamp before reading: a change made meanwhile is seen next prompt
   . $_spillover_file
   _spillover_applied=1
