@@ -1,0 +1,192 @@
+"""A running interactive `claude` session follows the route spillover writes into its settings.json.
+
+The real client runs interactively in a private tmux server, in a sandboxed HOME and
+CLAUDE_CONFIG_DIR (OAuth plan credentials in `.credentials.json`, onboarding done and the
+workspace trusted in `.claude.json`), with telemetry, auto-update and retries off. Three loopback
+fakes: the OAuth usage endpoint and OpenRouter's REST API (for the real `spillover tick`), a fake
+OpenRouter Messages endpoint under `/api`, and a trap proxy (HTTPS_PROXY) where an attempt to reach
+api.anthropic.com — the plan — shows up as a refused CONNECT.
+
+One session, three prompts: prompt 1 goes to the plan; a tick flips to openrouter and spillover's
+settings publisher writes the spill block (apiKeyHelper = `spillover credential --target
+openrouter`); prompt 2 in the same session reaches the OpenRouter fake with the key from the config
+file (never the decoy key in the session's environment) and the configured slug; a tick flips back,
+the plan block (phase 1, `""` values) is written, and prompt 3 goes to the plan again; phase 2 then
+removes every spillover key. Everything is judged from the fakes' request logs, not the screen.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from spillover import config as config_mod
+from spillover import targets
+from spillover.publishers import claude_settings as cs
+from tests.conftest import OAUTH_TOKEN, OR_KEY
+from tests.e2e.conftest import E2E, QUIET_CLIENT
+from tests.e2e.fake_anthropic import FakeAnthropic
+from tests.e2e.test_claude_code import MODELS, tick_to
+from tests.e2e.tmux import Pane, wait_for
+
+CLIENTS = {
+    "2.1.197": E2E / "node_modules" / "@anthropic-ai" / "claude-code" / "bin" / "claude.exe",
+    # Not pinned here: `npm install --no-save claude-code-newest@npm:@anthropic-ai/claude-code@2.1.332`.
+    "2.1.332": E2E / "node_modules" / "claude-code-newest" / "bin" / "claude.exe",
+}
+DECOY_KEY = "sk-or-v1-decoy-from-the-session-environment-0000000000000000000000000dec"
+RELOAD_WAIT = 3.0  # the client applies a settings change ~1 s after it (research/claude_code_live.md)
+TURN_TIMEOUT = 30
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def live_client(request):
+    """(version, path) of an interactive client; the pinned one is installed by `claude_client`."""
+    version = request.param
+    if version == "2.1.197":
+        request.getfixturevalue("claude_client")
+    path = CLIENTS[version]
+    if not path.exists():
+        pytest.skip(f"Claude Code {version} is not installed in tests/e2e/node_modules")
+    return version, path
+
+
+@pytest.fixture
+def or_messages():
+    """The fake OpenRouter Messages endpoint (`<url>/api/v1/messages`)."""
+    fake = FakeAnthropic()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
+    version, client = live_client
+    text = wired.config_file.read_text().replace(f"{wired.openrouter.url}/api'", f"{or_messages.url}/api'")
+    assert f"SPILLOVER_OPENROUTER_BASE_URL='{or_messages.url}/api'" in text
+    wired.config_file.write_text(text + "".join(f"{k}='{v}'\n" for k, v in MODELS.items()))
+    project = wired.root / "project"
+    project.mkdir()
+    claude_dir = wired.claude_dir
+    (claude_dir / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "lastOnboardingVersion": version, "theme": "dark", "numStartups": 3,
+        "projects": {str(project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True, "allowedTools": []}},
+    }))
+    settings = claude_dir / "settings.json"
+    settings.write_text(json.dumps({"permissions": {"allow": ["Read"]}, "theme": "dark"}, indent=2) + "\n")
+    settings.chmod(0o644)
+    # The helper, named `spillover` as installed, logs when it runs and the base URL it sees.
+    helper_dir = tmp_path / "helper"
+    helper_dir.mkdir()
+    helper_log = tmp_path / "helper.log"
+    wrapper = helper_dir / "spillover"
+    wrapper.write_text(f'#!/bin/sh\necho "$(date +%s.%N) ${{ANTHROPIC_BASE_URL:-unset}} ${{SPILLOVER_ROUTE:-unset}}" >> {helper_log}\n'
+                       f'exec {tools / "spillover"} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {
+        "PATH": os.pathsep.join([str(tools), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(wired.home), "LANG": "C.UTF-8", **QUIET_CLIENT, "TERM": "xterm-256color",
+        "CLAUDE_CONFIG_DIR": str(claude_dir),
+        "XDG_CONFIG_HOME": wired.env["XDG_CONFIG_HOME"], "XDG_STATE_HOME": wired.env["XDG_STATE_HOME"],
+        "XDG_CACHE_HOME": wired.env["XDG_CACHE_HOME"], "XDG_DATA_HOME": wired.env["XDG_DATA_HOME"],
+        # The helper must read the key from the config file, never from the session's environment.
+        "OPENROUTER_API_KEY": DECOY_KEY,
+        # Only https goes to the trap: the loopback fakes are plain http and reached directly.
+        "HTTPS_PROXY": anthropic.url, "NO_PROXY": "127.0.0.1,localhost",
+    }
+    pane = Pane(tmp_path / "tmux.sock")
+    wired.pane, wired.trap, wired.or_messages, wired.project = pane, anthropic, or_messages, project
+    wired.settings, wired.helper, wired.helper_log = settings, f"{wrapper} credential --target openrouter", helper_log
+    wired.private = cs.private_state_path(str(wired.state_dir), str(settings))
+    wired.client, wired.client_env, wired.version = client, env, version
+    yield wired
+    pane.kill()
+
+
+def publish(box, route, phase=1):
+    cfg = config_mod.load(environ=box.env)
+    block = cs.managed_block(route, targets.route_env(route, cfg), box.helper, phase=phase)
+    result = cs.apply(str(box.settings), block, now=time.time(), state=box.private)
+    assert result.status == "written", result
+    return time.monotonic()
+
+
+def ready(screen):
+    """The prompt box is drawn: `❯` between two rules (2.1.197 adds "? for shortcuts", 2.1.332 a mode line)."""
+    lines = screen.splitlines()
+    return any(line.startswith("❯") and i and lines[i - 1].startswith("──") for i, line in enumerate(lines))
+
+
+def plan_connects(box):
+    return [r for r in box.trap.requests if r["method"] == "CONNECT" and r["path"] == "api.anthropic.com:443"]
+
+
+def prompt_to_plan(box, text):
+    before = len(plan_connects(box))
+    sent = len(box.or_messages.messages())
+    box.pane.type(text)
+    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=box.pane.screen)
+    time.sleep(1.0)  # whatever else the turn would send
+    assert len(box.or_messages.messages()) == sent, "a plan prompt reached the OpenRouter fake"
+
+
+def all_headers(fake):
+    return [f"{k}: {v}" for r in fake.requests for k, v in r["headers"].items()]
+
+
+def test_running_session_follows_settings(live):
+    box, pane = live, live.pane
+    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
+    pane.wait_screen(ready, timeout=60)
+
+    # 1. The plan: the session goes to api.anthropic.com (refused at the trap).
+    tick_to(box, 40.0, "plan")
+    prompt_to_plan(box, "say pong one")
+
+    # 2. A tick flips; the publisher writes the spill block; the same session follows.
+    tick_to(box, 96.0, "openrouter")
+    written = publish(box, "openrouter")
+    text = box.settings.read_text()
+    assert OR_KEY not in text and DECOY_KEY not in text and "sk-or-" not in text
+    assert json.loads(text)["permissions"] == {"allow": ["Read"]}
+    assert box.settings.stat().st_mode & 0o777 == 0o644
+    time.sleep(RELOAD_WAIT)
+    pane.type("say pong two")
+    opus = MODELS["SPILLOVER_OPUS_MODEL"]
+    wait_for(lambda: [p for p in box.or_messages.messages() if p["body"]["model"] == opus], TURN_TIMEOUT,
+             what="prompt 2 at the OpenRouter fake", screen=pane.screen)
+    reached = time.monotonic() - written
+    posts = box.or_messages.messages()
+    for post in posts:  # the turn, and the client's background requests (haiku) alike
+        assert post["path"] == "/api/v1/messages", post["path"]
+        auth = post["headers"].get("authorization")
+        key = post["headers"].get("x-api-key")
+        assert auth == f"Bearer {OR_KEY}" or key == OR_KEY, post["headers"]
+        assert {auth, key} <= {f"Bearer {OR_KEY}", OR_KEY, None}, post["headers"]
+        assert post["body"]["model"] in MODELS.values(), post["body"]["model"]
+    assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h or DECOY_KEY in h]
+    runs = box.helper_log.read_text().splitlines() if box.helper_log.exists() else []
+    assert runs, "the apiKeyHelper never ran"
+    print(f"\n[{box.version}] prompt 2 at the target {reached:.1f}s after the write; helper runs: {runs}")
+
+    # 3. Back to the plan: phase 1 ("" values, helper removed); prompt 3 goes to the plan.
+    tick_to(box, 10.0, "plan")
+    publish(box, "plan", phase=1)
+    data = json.loads(box.settings.read_text())
+    assert "apiKeyHelper" not in data and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
+    time.sleep(RELOAD_WAIT)
+    prompt_to_plan(box, "say pong three")
+
+    # Phase 2, once sessions had time to apply phase 1: nothing of spillover's is left.
+    phase = cs.plan_phase(box.private, time.time() + cs.SETTLE_SECONDS)
+    assert phase == 2
+    publish(box, "plan", phase=2)
+    data = json.loads(box.settings.read_text())
+    assert data == {"permissions": {"allow": ["Read"]}, "theme": "dark"}, data
+    time.sleep(RELOAD_WAIT)
+    prompt_to_plan(box, "say pong four")
+    assert not [h for h in all_headers(box.trap) if "sk-or-" in h]
+    assert [r["method"] for r in box.trap.requests if r["method"] != "CONNECT"] == [], "the trap proxy was used as a server"
+    assert pane.alive(), pane.screen()
