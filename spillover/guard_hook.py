@@ -46,8 +46,8 @@ def settings_files(project_dir, environ, managed=MANAGED_SETTINGS):
 
 
 def effective(files):
-    """(helper, helper's file, {env name: file that sets it last}) from the merged settings."""
-    helper, helper_from, env_from = None, None, {}
+    """(helper, helper's file, {env name: file that sets it last}, merged env) from the settings."""
+    helper, helper_from, env_from, merged = None, None, {}, {}
     for _, path in files:
         data = _load(path)
         if isinstance(data.get("apiKeyHelper"), str) and data["apiKeyHelper"].strip():
@@ -56,12 +56,13 @@ def effective(files):
         if isinstance(env, dict):
             for name in env:
                 env_from[name] = path
-    return helper, helper_from, env_from
+            merged.update(env)
+    return helper, helper_from, env_from, merged
 
 
 def problem(environ, files, config_path):
     """The reason to block this prompt, or "" when its base URL and credential belong together."""
-    helper, helper_from, env_from = effective(files)
+    helper, helper_from, env_from, merged = effective(files)
     target = credential.helper_target(helper)
     route = environ.get("SPILLOVER_ROUTE", "")
     if not target and not route:
@@ -73,6 +74,11 @@ def problem(environ, files, config_path):
     tokens = [n for n in ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY") if environ.get(n, "").strip()]
     if target:
         want = credential.base_url(target, values) if target in credential.SECRET_KEY else ""
+        if route != target and got != want:
+            # The settings were just rewritten: the helper is read live, `env` about a second later.
+            now = f"to {target}" if merged.get("SPILLOVER_ROUTE") == target else "back to the plan"
+            return (f"spillover is switching this session {now} (Claude Code applies a settings change about a "
+                    "second after it is written). Send the prompt again in a few seconds.")
         if got != want:
             return (f"spillover's {target} credential helper is in effect (from {helper_from}) but this session's "
                     f"ANTHROPIC_BASE_URL is {got}{set_by}, not the {target} base URL {want or '(not configured)'}. "

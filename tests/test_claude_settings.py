@@ -60,7 +60,7 @@ def test_spill_block_has_every_managed_variable_and_no_secret():
 
 def test_plan_blocks_empty_then_remove():
     one = plan(1)
-    assert one["apiKeyHelper"] is None
+    assert one["apiKeyHelper"] is None and one["keep_helper"]
     assert all(v == "" for k, v in one["env"].items() if k != "SPILLOVER_ROUTE") and one["env"]["SPILLOVER_ROUTE"] == "plan"
     two = plan(2)
     assert two["phase"] == 2 and all(v is None for v in two["env"].values())
@@ -91,7 +91,8 @@ def test_plan_phases_restore_the_users_own_values(box):
     assert cs.plan_phase(state, 1001) == 1
     assert cs.apply(str(path), plan(1), now=1100, state=state).status == "written"
     data = load(path)
-    assert "apiKeyHelper" not in data and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
+    # The helper stays until phase 2 (it refuses on the plan route): see managed_block.
+    assert data["apiKeyHelper"] == HELPER and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
     assert data["env"]["ANTHROPIC_DEFAULT_OPUS_MODEL"] == ""
     assert cs.plan_phase(state, 1100 + 2) == 1
     assert cs.plan_phase(state, 1100 + 2, sessions_on_plan=True) == 2

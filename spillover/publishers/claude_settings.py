@@ -12,11 +12,13 @@ What is written (`managed_block`):
   0644 and often a symlink into a dotfiles repository. (`SPILLOVER_LIVE_CREDENTIAL=env` writes
   the token into `env` instead, and only into a file private to the user: `env_mode_allowed`.)
 - the plan route, phase 1: every managed variable as `""` (a removed key keeps its old value in a
-  running process; `""` counts as unset) and `SPILLOVER_ROUTE=plan`; `apiKeyHelper` removed (a
-  configured helper turns the OAuth plan off).
+  running process; `""` counts as unset) and `SPILLOVER_ROUTE=plan`; spillover's `apiKeyHelper`
+  stays (it now refuses: the route is plan). Removing it in the same write would be unsafe: the
+  helper is read live while `env` is applied a second later, and in between a session would send
+  the plan's OAuth token to the spill target's base URL.
 - the plan route, phase 2 (`plan_phase`: once running sessions had time to apply phase 1):
-  spillover's keys removed, the user's own values for them restored. Between spills the file
-  holds nothing of spillover's.
+  `apiKeyHelper` (a configured helper turns the OAuth plan off) and spillover's keys removed, the
+  user's own values restored. Between spills the file holds nothing of spillover's.
 
 `apply` merges a block into the file as it is now (not as spillover last wrote it), keeps every
 other key and the file's mode, writes through a symlink, and never loses a concurrent write by
@@ -77,7 +79,10 @@ def managed_block(route, env_pairs, helper_command, *, phase=1, credential="help
             return {"route": route, "phase": 2, "credential": credential, "env": dict.fromkeys(MANAGED_ENV), HELPER_KEY: None}
         env = dict.fromkeys(MANAGED_ENV, "")
         env[MARKER] = route
-        return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: None}
+        # spillover's helper stays until phase 2: removed now, a session that has not yet applied
+        # the "" base URL would send the plan's OAuth token to the spill target (the client sends
+        # it to any ANTHROPIC_BASE_URL). Kept, it refuses (the route is plan): an empty key at worst.
+        return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: None, "keep_helper": True}
     values = dict(env_pairs)
     env = {name: ("" if values.get(name) is None else values[name]) for name in MANAGED_ENV}
     env[MARKER] = route
@@ -210,7 +215,9 @@ def _merge(data, block, saved):
     else:
         new.pop("env", None)  # spillover created `env`: leave no empty one behind
     helper = block[HELPER_KEY]
-    if helper is not None:
+    if block.get("keep_helper"):
+        pass
+    elif helper is not None:
         new[HELPER_KEY] = helper
     elif block["route"] in PLAN_ROUTES and block["phase"] >= 2 and saved.get("helper"):
         new[HELPER_KEY] = saved["helper"]

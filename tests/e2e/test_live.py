@@ -147,7 +147,7 @@ def test_running_session_follows_settings(live):
 
     # 2. A tick flips; the publisher writes the spill block; the same session follows.
     tick_to(box, 96.0, "openrouter")
-    written = publish(box, "openrouter")
+    written, written_wall = publish(box, "openrouter"), time.time()
     text = box.settings.read_text()
     assert OR_KEY not in text and DECOY_KEY not in text and "sk-or-" not in text
     assert json.loads(text)["permissions"] == {"allow": ["Read"]}
@@ -169,24 +169,53 @@ def test_running_session_follows_settings(live):
     assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h or DECOY_KEY in h]
     runs = box.helper_log.read_text().splitlines() if box.helper_log.exists() else []
     assert runs, "the apiKeyHelper never ran"
-    print(f"\n[{box.version}] prompt 2 at the target {reached:.1f}s after the write; helper runs: {runs}")
+    first = float(runs[0].split()[0]) - written_wall
+    print(f"\n[{box.version}] helper first ran {first:.2f}s after the write; prompt 2 at the target {reached:.1f}s after it; helper runs: {runs}")
 
-    # 3. Back to the plan: phase 1 ("" values, helper removed); prompt 3 goes to the plan.
+    # 3. Back to the plan. Phase 1: "" values, spillover's helper kept (it refuses now: were it
+    # removed before the session applied the "" base URL, the OAuth token would go to the target).
     tick_to(box, 10.0, "plan")
     publish(box, "plan", phase=1)
     data = json.loads(box.settings.read_text())
-    assert "apiKeyHelper" not in data and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
+    assert data["apiKeyHelper"] == box.helper and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
     time.sleep(RELOAD_WAIT)
-    prompt_to_plan(box, "say pong three")
-
     # Phase 2, once sessions had time to apply phase 1: nothing of spillover's is left.
-    phase = cs.plan_phase(box.private, time.time() + cs.SETTLE_SECONDS)
-    assert phase == 2
+    assert cs.plan_phase(box.private, time.time()) == 1
+    assert cs.plan_phase(box.private, time.time() + cs.SETTLE_SECONDS) == 2
     publish(box, "plan", phase=2)
     data = json.loads(box.settings.read_text())
     assert data == {"permissions": {"allow": ["Read"]}, "theme": "dark"}, data
     time.sleep(RELOAD_WAIT)
-    prompt_to_plan(box, "say pong four")
+    prompt_to_plan(box, "say pong three")
+
+    # Across all of it: no Anthropic credential at the target, no OpenRouter key on the plan path.
+    assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
     assert not [h for h in all_headers(box.trap) if "sk-or-" in h]
     assert [r["method"] for r in box.trap.requests if r["method"] != "CONNECT"] == [], "the trap proxy was used as a server"
     assert pane.alive(), pane.screen()
+
+
+def test_a_project_with_its_own_helper_is_blocked_not_sent(live):
+    """A project's `.claude/settings.json` with its own apiKeyHelper beats spillover's: spilled, its
+    prompts would carry the project's credential to OpenRouter. The prompt guard blocks them."""
+    box, pane = live, live.pane
+    project_helper = box.project / "key.sh"
+    project_helper.write_text("#!/bin/sh\necho project-secret-key-0000\n")
+    project_helper.chmod(0o755)
+    (box.project / ".claude").mkdir()
+    (box.project / ".claude" / "settings.json").write_text(json.dumps({"apiKeyHelper": str(project_helper)}))
+    hook = {"type": "command", "command": f"{box.client_env['PATH'].split(os.pathsep)[0]}/spillover hook prompt"}
+    user = json.loads(box.settings.read_text())
+    user["hooks"] = {"UserPromptSubmit": [{"hooks": [hook]}]}
+    box.settings.write_text(json.dumps(user, indent=2))
+    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
+    pane.wait_screen(ready, timeout=60)
+
+    tick_to(box, 96.0, "openrouter")
+    publish(box, "openrouter")
+    time.sleep(RELOAD_WAIT)
+    pane.type("say pong blocked")
+    pane.wait_screen(lambda s: "spillover blocked this prompt" in s, timeout=TURN_TIMEOUT)
+    time.sleep(1.5)
+    assert box.or_messages.messages() == [], "a blocked prompt reached the OpenRouter fake"
+    assert not [h for h in all_headers(box.or_messages) if "project-secret" in h]
