@@ -75,7 +75,13 @@ def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
         "projects": {str(project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True, "allowedTools": []}},
     }))
     settings = claude_dir / "settings.json"
-    settings.write_text(json.dumps({"permissions": {"allow": ["Read"]}, "theme": "dark"}, indent=2) + "\n")
+    # The statusline runs with the session's live environment: it shows when a change was applied.
+    status_log = tmp_path / "statusline.log"
+    status_cmd = tmp_path / "statusline.sh"
+    status_cmd.write_text(f'#!/bin/sh\ncat >/dev/null\necho "$(date +%s.%N) ${{SPILLOVER_ROUTE:-unset}} ${{ANTHROPIC_BASE_URL:-unset}}" >> {status_log}\necho ok\n')
+    status_cmd.chmod(0o755)
+    user_settings = {"permissions": {"allow": ["Read"]}, "theme": "dark", "statusLine": {"type": "command", "command": str(status_cmd)}}
+    settings.write_text(json.dumps(user_settings, indent=2) + "\n")
     settings.chmod(0o644)
     # The helper, named `spillover` as installed, logs when it runs and the base URL it sees.
     helper_dir = tmp_path / "helper"
@@ -101,6 +107,7 @@ def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
     wired.settings, wired.helper, wired.helper_log = settings, f"{wrapper} credential --target openrouter", helper_log
     wired.private = cs.private_state_path(str(wired.state_dir), str(settings))
     wired.client, wired.client_env, wired.version = client, env, version
+    wired.user_settings, wired.status_log = user_settings, status_log
     yield wired
     pane.kill()
 
@@ -117,6 +124,20 @@ def ready(screen):
     """The prompt box is drawn: `❯` between two rules (2.1.197 adds "? for shortcuts", 2.1.332 a mode line)."""
     lines = screen.splitlines()
     return any(line.startswith("❯") and i and lines[i - 1].startswith("──") for i, line in enumerate(lines))
+
+
+def applied_at(box, since, route):
+    """Seconds from the write until the session's statusline showed `route` ("not seen" when the
+    client did not re-render within RELOAD_WAIT; then the wait itself is the margin)."""
+    deadline = time.time() + RELOAD_WAIT
+    while time.time() < deadline:
+        lines = box.status_log.read_text().splitlines() if box.status_log.exists() else []
+        seen = [float(line.split()[0]) for line in lines if line.split()[1] == route and float(line.split()[0]) >= since]
+        if seen:
+            time.sleep(0.5)
+            return f"{seen[0] - since:.2f}s after the write"
+        time.sleep(0.05)
+    return "not seen"
 
 
 def plan_connects(box):
@@ -150,9 +171,9 @@ def test_running_session_follows_settings(live):
     written, written_wall = publish(box, "openrouter"), time.time()
     text = box.settings.read_text()
     assert OR_KEY not in text and DECOY_KEY not in text and "sk-or-" not in text
-    assert json.loads(text)["permissions"] == {"allow": ["Read"]}
+    assert json.loads(text)["permissions"] == {"allow": ["Read"]} and json.loads(text)["statusLine"] == box.user_settings["statusLine"]
     assert box.settings.stat().st_mode & 0o777 == 0o644
-    time.sleep(RELOAD_WAIT)
+    applied = applied_at(box, written_wall, "openrouter")
     pane.type("say pong two")
     opus = MODELS["SPILLOVER_OPUS_MODEL"]
     wait_for(lambda: [p for p in box.or_messages.messages() if p["body"]["model"] == opus], TURN_TIMEOUT,
@@ -170,21 +191,22 @@ def test_running_session_follows_settings(live):
     runs = box.helper_log.read_text().splitlines() if box.helper_log.exists() else []
     assert runs, "the apiKeyHelper never ran"
     first = float(runs[0].split()[0]) - written_wall
-    print(f"\n[{box.version}] helper first ran {first:.2f}s after the write; prompt 2 at the target {reached:.1f}s after it; helper runs: {runs}")
+    print(f"\n[{box.version}] statusline saw the route {applied}; helper first ran {first:.2f}s after the write; prompt 2 at the target {reached:.1f}s after it; helper runs: {runs}")
 
     # 3. Back to the plan. Phase 1: "" values, spillover's helper kept (it refuses now: were it
     # removed before the session applied the "" base URL, the OAuth token would go to the target).
     tick_to(box, 10.0, "plan")
     publish(box, "plan", phase=1)
+    phase1_wall = time.time()
     data = json.loads(box.settings.read_text())
     assert data["apiKeyHelper"] == box.helper and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
-    time.sleep(RELOAD_WAIT)
+    print(f"[{box.version}] statusline saw phase 1 (plan) {applied_at(box, phase1_wall, 'plan')}")
     # Phase 2, once sessions had time to apply phase 1: nothing of spillover's is left.
     assert cs.plan_phase(box.private, time.time()) == 1
     assert cs.plan_phase(box.private, time.time() + cs.SETTLE_SECONDS) == 2
     publish(box, "plan", phase=2)
     data = json.loads(box.settings.read_text())
-    assert data == {"permissions": {"allow": ["Read"]}, "theme": "dark"}, data
+    assert data == box.user_settings, data
     time.sleep(RELOAD_WAIT)
     prompt_to_plan(box, "say pong three")
 
