@@ -15,6 +15,7 @@ Modes (`server.mode = …`):
   limit) · …` instead.
 - "429usage": the legacy wording `Claude AI usage limit reached|<epoch>`; with a bearer token or
   API key the client writes `API Error: Request rejected (429) · Claude AI usage limit reached|…`.
+`server.reject_x_api_key = True` answers 401 to any request that carries an `x-api-key` header.
 Both 429s carry `x-should-retry: false`, so the client gives up at once instead of retrying for
 three minutes.
 """
@@ -52,6 +53,7 @@ def pong_events(model, text=PONG):
 class FakeAnthropic:
     def __init__(self):
         self.mode = "ok"
+        self.reject_x_api_key = False  # a server that takes its key as a Bearer token only
         self.requests = []  # {method, path, query, headers (lower-cased names), body (parsed JSON or None)}
         self.lock = threading.Lock()
         server = self
@@ -114,6 +116,8 @@ class FakeAnthropic:
                     return self._send(200, json.dumps({"input_tokens": 12}).encode())
                 if not path.endswith("/v1/messages"):
                     return self._error(404, "not_found_error", f"Not found: {path}")
+                if server.reject_x_api_key and record["headers"].get("x-api-key") is not None:
+                    return self._error(401, "authentication_error", "x-api-key is not accepted here")
                 if mode == "429wall":
                     # What a subscriber's five-hour wall looks like: the unified headers name the claim.
                     reset = int(time.time()) + 3600

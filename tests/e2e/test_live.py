@@ -112,9 +112,9 @@ def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
     pane.kill()
 
 
-def publish(box, route, phase=1):
+def publish(box, route, phase=1, credential="helper"):
     cfg = config_mod.load(environ=box.env)
-    block = cs.managed_block(route, targets.route_env(route, cfg), box.helper, phase=phase)
+    block = cs.managed_block(route, targets.route_env(route, cfg), box.helper, phase=phase, credential=credential)
     result = cs.apply(str(box.settings), block, now=time.time(), state=box.private)
     assert result.status == "written", result
     return time.monotonic()
@@ -241,3 +241,34 @@ def test_a_project_with_its_own_helper_is_blocked_not_sent(live):
     time.sleep(1.5)
     assert box.or_messages.messages() == [], "a blocked prompt reached the OpenRouter fake"
     assert not [h for h in all_headers(box.or_messages) if "project-secret" in h]
+
+
+def test_env_credential_mode_reaches_a_bearer_only_target(live):
+    """SPILLOVER_LIVE_CREDENTIAL=env: the key goes into a private settings.json as
+    ANTHROPIC_AUTH_TOKEN (Bearer only), so a target that rejects `x-api-key` still answers."""
+    box, pane = live, live.pane
+    box.or_messages.reject_x_api_key = True
+    box.settings.chmod(0o600)
+    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
+    pane.wait_screen(ready, timeout=60)
+
+    tick_to(box, 96.0, "openrouter")
+    written_wall = time.time()
+    publish(box, "openrouter", credential="env")
+    assert "apiKeyHelper" not in json.loads(box.settings.read_text())
+    print(f"\n[{box.version}] env mode: statusline saw the route {applied_at(box, written_wall, 'openrouter')}")
+    pane.type("say pong env")
+    opus = MODELS["SPILLOVER_OPUS_MODEL"]
+    wait_for(lambda: [p for p in box.or_messages.messages() if p["body"]["model"] == opus], TURN_TIMEOUT,
+             what="the prompt at the OpenRouter fake", screen=pane.screen)
+    pane.wait_screen(lambda s: "pong" in s.split("say pong env", 1)[-1], timeout=TURN_TIMEOUT)
+    for post in box.or_messages.messages():
+        assert post["headers"].get("authorization") == f"Bearer {OR_KEY}", post["headers"]
+        assert "x-api-key" not in post["headers"], post["headers"]
+
+    tick_to(box, 10.0, "plan")
+    phase1_wall = time.time()
+    publish(box, "plan", phase=1, credential="env")
+    applied_at(box, phase1_wall, "plan")
+    prompt_to_plan(box, "say pong plan again")
+    assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
