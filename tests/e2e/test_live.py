@@ -272,3 +272,38 @@ def test_env_credential_mode_reaches_a_bearer_only_target(live):
     applied_at(box, phase1_wall, "plan")
     prompt_to_plan(box, "say pong plan again")
     assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
+
+
+def test_a_running_tool_call_follows_the_flip_back(live):
+    """A session started while spilled; a tool call is running when the route returns to the plan:
+    the follow-up request of that same turn (it carries the tool's result) goes to the plan."""
+    box, pane = live, live.pane
+    user = dict(box.user_settings, permissions={"allow": ["Read", "Bash"]})
+    box.settings.write_text(json.dumps(user, indent=2) + "\n")
+    box.user_settings = user
+    tick_to(box, 96.0, "openrouter")
+    publish(box, "openrouter")
+    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
+    pane.wait_screen(ready, timeout=60)
+
+    box.or_messages.bash_command = "sleep 12"
+    pane.type("run the wait")
+    turn = wait_for(lambda: [p for p in box.or_messages.messages() if "Bash" in {t.get("name") for t in p["body"].get("tools") or []}],
+                    TURN_TIMEOUT, what="the turn at the OpenRouter fake", screen=pane.screen)
+    started = time.time()
+    assert turn[0]["headers"].get("authorization") == f"Bearer {OR_KEY}" or turn[0]["headers"].get("x-api-key") == OR_KEY
+    before = len(plan_connects(box))
+
+    tick_to(box, 10.0, "plan")
+    phase1_wall = time.time()
+    publish(box, "plan", phase=1)
+    seen = applied_at(box, phase1_wall, "plan")
+    publish(box, "plan", phase=2)
+    flipped = time.time() - started
+    assert flipped < 10, f"the flip took {flipped:.1f}s, longer than the tool call"
+    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what="the follow-up request at api.anthropic.com", screen=pane.screen)
+    print(f"\n[{box.version}] tool call running; statusline saw phase 1 {seen}; plan written {flipped:.1f}s into the tool call; follow-up went to the plan")
+    time.sleep(1.0)
+    results = [p for p in box.or_messages.messages() if p["body"]["messages"] and "tool_result" in json.dumps(p["body"]["messages"][-1])]
+    assert results == [], "the follow-up request of the turn went to the OpenRouter fake"
+    assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
