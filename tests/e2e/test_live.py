@@ -18,7 +18,6 @@ removes every spillover key. Everything is judged from the fakes' request logs, 
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -307,3 +306,50 @@ def test_a_running_tool_call_follows_the_flip_back(live):
     results = [p for p in box.or_messages.messages() if p["body"]["messages"] and "tool_result" in json.dumps(p["body"]["messages"][-1])]
     assert results == [], "the follow-up request of the turn went to the OpenRouter fake"
     assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
+
+
+def test_the_plan_phases_never_mix_credentials(live):
+    """The two plan phases at a plan host made observable (a third fake as the base URL phase 1
+    writes). Removing spillover's helper in phase 1 would be unsafe: with no helper the client
+    sends the OAuth login to whatever base URL the session still has (observed: removing only the
+    helper sent the OAuth token to the spill target). So in phase 1 the helper stays and refuses:
+    the plan host gets an empty key, never the OpenRouter one; after phase 2, the OAuth login."""
+    box, pane = live, live.pane
+    plan_host = FakeAnthropic()
+    try:
+        tick_to(box, 96.0, "openrouter")
+        publish(box, "openrouter")
+        pane.start([str(box.client)], env=box.client_env, cwd=box.project)
+        pane.wait_screen(ready, timeout=60)
+
+        tick_to(box, 10.0, "plan")
+        cfg = config_mod.load(environ=box.env)
+        block = cs.managed_block("plan", targets.route_env("plan", cfg), box.helper, phase=1)
+        block["env"]["ANTHROPIC_BASE_URL"] = plan_host.url
+        assert cs.apply(str(box.settings), block, now=time.time(), state=box.private).status == "written"
+        wall = time.time()
+        print(f"\n[{box.version}] statusline saw phase 1 {applied_at(box, wall, 'plan')}")
+        pane.type("say pong a")
+        wait_for(lambda: plan_host.messages(), TURN_TIMEOUT, what="prompt a at the plan host", screen=pane.screen)
+        time.sleep(1.0)
+        for post in plan_host.messages():
+            assert post["headers"].get("authorization", "Bearer").strip() == "Bearer", post["headers"]
+            assert post["headers"].get("x-api-key", "") == "", post["headers"]
+        assert box.or_messages.messages() == []
+
+        plan_host.clear()
+        publish(box, "plan", phase=2)
+        data = json.loads(box.settings.read_text())
+        data.setdefault("env", {})["ANTHROPIC_BASE_URL"] = plan_host.url  # still observable
+        box.settings.write_text(json.dumps(data, indent=2) + "\n")
+        time.sleep(RELOAD_WAIT)
+        pane.type("say pong b")
+        wait_for(lambda: plan_host.messages(), TURN_TIMEOUT, what="prompt b at the plan host", screen=pane.screen)
+        time.sleep(1.0)
+        for post in plan_host.messages():
+            assert post["headers"].get("authorization") == f"Bearer {OAUTH_TOKEN}", post["headers"]
+            assert "x-api-key" not in post["headers"], post["headers"]
+        assert box.or_messages.messages() == []
+        assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
+    finally:
+        plan_host.close()
