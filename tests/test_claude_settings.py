@@ -281,3 +281,13 @@ def test_a_concurrent_writer_loses_nothing(box):
     assert missing == [], f"spillover's writes lost {len(missing)} of the other writer's keys"
     for key in ("permissions", "statusLine", "model"):
         assert data[key] == USER[key]
+
+
+def test_helper_command_is_recognised_as_spillovers():
+    from spillover.credential import helper_target
+
+    command = cs.helper_command(["/home/me/.local/bin/spillover"], "gateway", config="/home/me/.config/spillover/config.env",
+                                state_dir="/home/me/.local/state/spillover")
+    assert command.startswith("'/home/me/.local/bin/spillover' credential --target gateway --config ")
+    assert helper_target(command) == "gateway"
+    assert cs.managed_block("gateway", [], command)["apiKeyHelper"] == command

@@ -60,11 +60,18 @@ class Result:
     phase: int = 0
 
 
-def helper_command(argv, target):
-    """The `apiKeyHelper` string: `argv` (the absolute spillover command) + `credential --target NAME`."""
+def helper_command(argv, target, *, config=None, state_dir=None):
+    """The `apiKeyHelper` string: `argv` (the absolute spillover command) + `credential --target
+    NAME`, with the config file and state dir pinned (the helper runs with the session's
+    environment, which a project can shape)."""
     from spillover.publish import sh_quote
 
-    return " ".join(sh_quote(part) for part in argv) + f" credential --target {target}"
+    words = [sh_quote(part) for part in argv] + ["credential", "--target", target]
+    if config:
+        words += ["--config", sh_quote(config)]
+    if state_dir:
+        words += ["--state-dir", sh_quote(state_dir)]
+    return " ".join(words)
 
 
 def managed_block(route, env_pairs, helper_command, *, phase=1, credential="helper"):
