@@ -49,12 +49,22 @@ CASES = {
                                dict(OUT_OF_CREDITS, **{"anthropic-ratelimit-unified-overage-reset": "{reset}"}), None, "overage"),
     "overage_rejected": ("429wall", "overage", 2 * HOUR, {"anthropic-ratelimit-unified-overage-status": "rejected"}, None, "overage"),
     # `status: rejected` with no claim: the client calls it "temporarily limiting", not a wall.
+    # With the client's `tengu_vellum_anchor` feature on (FEATURES): the " · progress saved" suffix.
+    "five_hour_progress_saved": ("429wall", "five_hour", 2 * HOUR, {}, None, "five_hour"),
+    "seven_day_progress_saved": ("429wall", "seven_day", 3 * DAY, {}, None, "seven_day"),
+    "overage_out_of_credits_progress_saved": ("429wall", "overage", 2 * HOUR,
+                                              dict(OUT_OF_CREDITS, **{"anthropic-ratelimit-unified-overage-reset": "{reset}"}),
+                                              None, "overage"),
     "no_claim": ("429wall", None, 2 * HOUR, {}, None, None),
     # Not walls.
     "transient": ("429transient", None, 0, {}, None, None),
     "third_party_400": ("error", None, 0, {}, (400, "invalid_request_error", THIRD_PARTY), None),
     "long_context_429": ("error", None, 0, {}, (429, "rate_limit_error", "Extra usage is required for long context requests."), None),
 }
+
+# Feature flags seeded into the sandbox's ~/.claude.json (`cachedGrowthBookFeatures`, honoured with
+# telemetry off when CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF=1): nothing is fetched.
+FEATURES = {name: {"tengu_vellum_anchor": True} for name in CASES if name.endswith("_progress_saved")}
 
 
 def run_case(version, name, fake, root):
@@ -68,6 +78,9 @@ def run_case(version, name, fake, root):
         "accessToken": "sk-ant-oat01-capture-capture-capture-capture-tok", "refreshToken": "sk-ant-ort01-never-used",
         "expiresAt": int((time.time() + 3600) * 1000), "scopes": ["user:profile", "user:inference"],
         "subscriptionType": "max", "rateLimitTier": "default_claude_max_20x"}}))
+    features = FEATURES.get(name, {})
+    (home / ".claude.json").write_text(json.dumps(
+        {"cachedGrowthBookFeatures": features, "cachedGrowthBookFeaturesAt": int(time.time() * 1000)} if features else {}))
     hook_out = root / name / "stopfailure.json"
     hook = {"type": "command", "command": f"cat > {hook_out}"}
     (claude_dir / "settings.json").write_text(json.dumps({"hooks": {"StopFailure": [{"matcher": "", "hooks": [hook]}]}}))
@@ -79,7 +92,7 @@ def run_case(version, name, fake, root):
     link_dir.mkdir()
     (link_dir / "claude").symlink_to(claude_for(version))
     env = {"PATH": f"{link_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "TZ": TZ,
-           **QUIET_CLIENT, "ANTHROPIC_BASE_URL": fake.url,
+           **QUIET_CLIENT, "ANTHROPIC_BASE_URL": fake.url, "CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF": "1",
            "HTTPS_PROXY": fake.url, "HTTP_PROXY": fake.url, "NO_PROXY": "127.0.0.1,localhost"}
     started = time.time()
     proc = subprocess.run(["timeout", "60", "claude", "-p", "say pong", "--output-format", "json"], cwd=project, env=env,
@@ -102,7 +115,7 @@ def run_case(version, name, fake, root):
             reset = int(posts[0]["at"]) + reset_in
         answered = {"status": error[0] if error else 429, "claim": claim, "reset": reset, "headers": headers,
                     "message": error[2] if error else "Rate limited"}
-    info = {"version": version, "case": name, "tz": TZ, "started": started, "expect": expect, "answered": answered,
+    info = {"version": version, "case": name, "tz": TZ, "features": features, "started": started, "expect": expect, "answered": answered,
             "exit_code": proc.returncode, "result": result.get("result"), "stderr": proc.stderr[-2000:],
             "requests": [f'{r["method"]} {r["path"]}' for r in fake.requests],
             "stopfailure": hook_out.exists()}
