@@ -473,6 +473,8 @@ DERIVED_WALLS = [
     ("Opus 5.5 requires usage credits. Run /usage-credits to continue or switch models with /model.", "overage", None),
     ("Claude stopped here because Fable 5 now requires usage credits. /model to switch models.", "overage", None),
     ("You've hit your monthly spend limit. /model to switch models.", "overage", None),
+    ("Fable limit reached · continuing on Fable 5 uses usage credits · Claude stopped here · send a message to be asked "
+     "again, or switch models", "seven_day_fable", None),
     ("You've hit your 5-hour limit", "five_hour", None),
     ("You've hit your Fable limit", "seven_day_fable", None),
 ]

@@ -67,9 +67,11 @@ CLAIM_BUCKET = {"five_hour": "five_hour", "seven_day": "seven_day", "seven_day_o
                 "seven_day_sonnet": "seven_day_sonnet", "seven_day_overage_included": "seven_day_fable",
                 "overage": "overage"}
 LEGACY_EPOCH = re.compile(r"Claude AI usage limit reached\|(\d{9,13})")
-LEGACY_REACHED = re.compile(r"\b(5-hour|weekly|Opus weekly|Opus|Sonnet weekly|Sonnet) limit reached", re.IGNORECASE)
+# Also 2.1.332's "Fable limit reached · continuing on Fable uses usage credits · Claude stopped here …".
+LEGACY_REACHED = re.compile(r"\b(5-hour|weekly|Opus weekly|Opus|Sonnet weekly|Sonnet|Fable(?: \d+(?:\.\d+)?)?) limit reached",
+                            re.IGNORECASE)
 LEGACY_BUCKET = {"5-hour": "five_hour", "weekly": "seven_day", "opus weekly": "seven_day_opus", "opus": "seven_day_opus",
-                 "sonnet weekly": "seven_day_sonnet", "sonnet": "seven_day_sonnet"}
+                 "sonnet weekly": "seven_day_sonnet", "sonnet": "seven_day_sonnet", "fable": "seven_day_fable"}
 CLAUDE_USAGE_REACHED = re.compile(r"Claude (?:AI )?usage limit reached", re.IGNORECASE)
 
 # The reset, after `resets` or `reset at`: `5:40pm (Europe/Madrid)`, `3pm`, `Sep 17 at 10pm (…)`,
@@ -101,7 +103,8 @@ def classify(text):
     else:
         m = LEGACY_REACHED.search(text)
         if m:
-            bucket = LEGACY_BUCKET[m.group(1).lower()]
+            label = m.group(1).lower()
+            bucket = LEGACY_BUCKET["fable" if label.startswith("fable") else label]
         elif CLAUDE_USAGE_REACHED.search(text):
             bucket = "unknown"
         else:
