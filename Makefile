@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 CLIENT  = tests/e2e/node_modules/.package-lock.json
 SHELL_FILES = direnvrc spillover/shell/*.sh spillover/shell/*.bash cron/*.sh .ci/run bench/*.sh
 
-.PHONY: install quickstart test unit e2e lint bench clean
+.PHONY: install quickstart test unit e2e client-fixtures lint bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +28,20 @@ test: install lint $(CLIENT)
 unit: install
 	$(PY) -m pytest -q tests --ignore=tests/e2e
 
-# The real Claude Code client, pinned in tests/e2e/package-lock.json (npm's "install-scripts"
-# warning is harmless: the postinstall that links the native binary does run).
+# The real Claude Code clients, the oldest supported and the newest tested, pinned in
+# tests/e2e/package.json and package-lock.json as npm aliases (npm's "install-scripts" and
+# "EBADENGINE" warnings are harmless: the postinstall that links the native binary does run, and the
+# native binary does not use Node).
 $(CLIENT): tests/e2e/package.json tests/e2e/package-lock.json
 	cd tests/e2e && npm ci --no-audit --no-fund
 	touch $@
 
 e2e: install $(CLIENT)
 	$(PY) -m pytest -q tests/e2e
+
+# Re-record what both real clients write at each usage wall (tests/fixtures/README.md).
+client-fixtures: install $(CLIENT)
+	$(PY) -m tests.e2e.capture_walls
 
 lint:
 	shellcheck -x $(wildcard $(SHELL_FILES))

@@ -13,6 +13,11 @@ Modes (`server.mode = …`):
   the plan's OAuth token, the client words it `You've hit your session limit · resets 5:40pm (…)`;
   without the claim header it writes `Server is temporarily limiting requests (not your usage
   limit) · …` instead.
+  `claim`, `reset_in` (seconds) and `wall_headers` (extra headers, e.g. the overage ones) shape
+  it: the five-hour, weekly, Opus, Sonnet and Fable (`seven_day_overage_included`) walls and the
+  usage-credits ones (tests/e2e/capture_walls.py).
+- "429transient": HTTP 429 without any unified header (the client's "temporarily limiting").
+- "error": `error = (status, type, message)` as an Anthropic error answer.
 - "429usage": the legacy wording `Claude AI usage limit reached|<epoch>`; with a bearer token or
   API key the client writes `API Error: Request rejected (429) · Claude AI usage limit reached|…`.
 `server.bash_command = "sleep 8"` answers a turn that offers the Bash tool with a tool call running
@@ -83,6 +88,10 @@ class FakeAnthropic:
         self.mode = "ok"
         self.reject_x_api_key = False  # a server that takes its key as a Bearer token only
         self.bash_command = None  # when set: a turn that offers the Bash tool is answered by running it
+        self.claim = "five_hour"  # 429wall: anthropic-ratelimit-unified-representative-claim
+        self.reset_in = 3600  # 429wall: seconds from now to anthropic-ratelimit-unified-reset
+        self.wall_headers = {}  # 429wall: more headers, e.g. anthropic-ratelimit-unified-overage-status
+        self.error = (400, "invalid_request_error", "Bad request")  # mode "error"
         self.requests = []  # {method, path, query, headers (lower-cased names), body (parsed JSON or None)}
         self.lock = threading.Lock()
         server = self
@@ -149,12 +158,18 @@ class FakeAnthropic:
                     return self._error(401, "authentication_error", "x-api-key is not accepted here")
                 if mode == "429wall":
                     # What a subscriber's five-hour wall looks like: the unified headers name the claim.
-                    reset = int(time.time()) + 3600
-                    return self._error(429, "rate_limit_error", "Rate limited",
-                                       extra=(("x-should-retry", "false"),
-                                              ("anthropic-ratelimit-unified-status", "rejected"),
-                                              ("anthropic-ratelimit-unified-reset", str(reset)),
-                                              ("anthropic-ratelimit-unified-representative-claim", "five_hour")))
+                    reset = int(time.time()) + server.reset_in
+                    headers = {"x-should-retry": "false", "anthropic-ratelimit-unified-status": "rejected",
+                               "anthropic-ratelimit-unified-reset": str(reset)}
+                    if server.claim:
+                        headers["anthropic-ratelimit-unified-representative-claim"] = server.claim
+                    headers.update({k: v.replace("{reset}", str(reset)) for k, v in server.wall_headers.items()})
+                    return self._error(429, "rate_limit_error", "Rate limited", extra=tuple(headers.items()))
+                if mode == "429transient":
+                    return self._error(429, "rate_limit_error", "Rate limited", extra=(("x-should-retry", "false"),))
+                if mode == "error":
+                    status, kind, message = server.error
+                    return self._error(status, kind, message, extra=(("x-should-retry", "false"),))
                 if mode == "429usage":
                     reset = int(time.time()) + 3600
                     return self._error(429, "rate_limit_error", f"Claude AI usage limit reached|{reset}",
