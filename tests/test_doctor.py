@@ -94,7 +94,7 @@ def test_bad_config_value_is_named(sandbox):
 
 def test_key_only_in_the_environment_warns_that_cron_will_not_see_it(sandbox):
     _, got = doctor(sandbox, OPENROUTER_API_KEY=OR_KEY)
-    assert ("⚠", f"OPENROUTER_API_KEY set only in your environment: the cron tick does not see it; fix: put it in {sandbox.config_file} (mode 0600)") in got["config"]
+    assert ("⚠", f"OPENROUTER_API_KEY set only in your environment: the scheduled tick does not see it; fix: put it in {sandbox.config_file} (mode 0600)") in got["config"]
 
 
 def edit_state(sandbox, **changes):
