@@ -307,7 +307,10 @@ def check_schedule(report, cfg, state, now):
                     + (f"; tick.log says: {log_line}" if log_line else ""), _scheduler_fix(name))
         return
     if name == "cron":
-        ours = [line for line in install.read_crontab().splitlines() if install.CRON_MARKER in line]
+        try:
+            ours = [line for line in install.read_crontab().splitlines() if install.CRON_MARKER in line]
+        except SpilloverError:
+            ours = []  # installed() read it a moment ago; nothing more to compare
         if ours and ours[0] != install.cron_line():
             report.line(WARN, "schedule", f"{label} installed, {last}, but it differs from what this install would write "
                         "(another spillover, older paths)", "spillover install schedule")
