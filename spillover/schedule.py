@@ -169,6 +169,10 @@ def timer_text():
             "[Install]\nWantedBy=timers.target\n")
 
 
+def _exec_start(text):
+    return next((line.partition("=")[2].strip() for line in text.splitlines() if line.startswith("ExecStart=")), "")
+
+
 def systemd_installed():
     return UNIT_MARKER in (_read(os.path.join(systemd_dir(), TIMER)) or "")
 
@@ -190,7 +194,11 @@ def install_systemd(args):
     ensure_state_dir()  # the service appends to tick.log in it
     os.makedirs(systemd_dir(), exist_ok=True)
     for name in changed:
-        atomic_write(os.path.join(systemd_dir(), name), wanted[name], mode=0o644)
+        path = os.path.join(systemd_dir(), name)
+        current = _read(path)
+        if current is not None and UNIT_MARKER not in current:  # a unit made by hand from an older README
+            _say("systemd", f"replaced your {_tilde(path)} (it ran: {_exec_start(current) or 'no ExecStart'})")
+        atomic_write(path, wanted[name], mode=0o644)
     _systemctl("daemon-reload")
     _systemctl("enable", "--now", TIMER)
     _say("systemd", (f"wrote {', '.join(changed)} in {where}" if changed else f"{SERVICE} and {TIMER} in {where} unchanged")

@@ -5,6 +5,7 @@
 import json
 import os
 import pwd
+import re
 import shlex
 import subprocess
 import sys
@@ -177,7 +178,8 @@ def test_doctor_systemd_firing_then_not_firing_after_two_periods(wired):
     env = fake.env(wired)
     assert wired.run("install", "schedule", env=env).returncode == 0
     proc, got = faketime_doctor(wired, 0, env)
-    assert got["schedule"][0] == ("⚠", "systemd user timer spillover.timer installed 0s ago, waiting for its first tick")
+    mark, text = got["schedule"][0]
+    assert mark == "⚠" and re.fullmatch(r"systemd user timer spillover.timer installed \d+s ago, waiting for its first tick", text), text
     assert wired.run("tick", env=env).returncode == 0
     proc, got = faketime_doctor(wired, 0, env)
     assert got["schedule"][0][0] == "✔" and "installed and firing, last tick" in got["schedule"][0][1]
@@ -287,3 +289,13 @@ def test_the_installed_cron_line_ticks_from_home_with_a_spillover_folder(wired, 
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert wired.state()["route"] == "plan"
+
+
+def test_a_hand_made_unit_from_an_older_readme_is_replaced_and_said(sandbox):
+    fake = FakeBin(sandbox.root, systemd=True)
+    units(sandbox).mkdir(parents=True)
+    (units(sandbox) / "spillover.service").write_text("[Service]\nType=oneshot\nExecStart=/home/me/src/spillover/.venv/bin/python -m spillover tick\n")
+    proc = sandbox.run("install", "schedule", env=fake.env(sandbox))
+    assert proc.returncode == 0, proc.stderr
+    assert "replaced your ~/.config/systemd/user/spillover.service (it ran: /home/me/src/spillover/.venv/bin/python -m spillover tick)" in proc.stdout
+    assert f'ExecStart="{SPILLOVER}" tick' in (units(sandbox) / "spillover.service").read_text()
