@@ -7,6 +7,7 @@ import os
 import pwd
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -299,3 +300,27 @@ def test_a_hand_made_unit_from_an_older_readme_is_replaced_and_said(sandbox):
     assert proc.returncode == 0, proc.stderr
     assert "replaced your ~/.config/systemd/user/spillover.service (it ran: /home/me/src/spillover/.venv/bin/python -m spillover tick)" in proc.stdout
     assert f'ExecStart="{SPILLOVER}" tick' in (units(sandbox) / "spillover.service").read_text()
+
+
+def test_quickstart_without_pipx_or_uv_links_the_venv_into_local_bin(wired, tmp_path_factory):
+    """tools/quickstart.sh (what `make quickstart` runs) with neither pipx nor uv on PATH."""
+    from tests.conftest import REPO
+
+    fake = FakeBin(tmp_path_factory.mktemp("bin"), systemd=True)
+    tools = tmp_path_factory.mktemp("tools")  # the few commands it needs, and no pipx or uv
+    for name in ("bash", "sh", "env", "make", "mkdir", "ln", "cat", "dirname"):
+        (tools / name).symlink_to(shutil.which(name))
+    venv = os.path.dirname(os.path.dirname(SPILLOVER))
+    local_bin = wired.home / ".local/bin"
+    env = dict(user_env(wired), SHELL="/bin/bash", VENV=venv, PATH=f"{local_bin}:{fake.dir}:{tools}")
+    proc = subprocess.run([str(REPO / "tools/quickstart.sh")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exe = local_bin / "spillover"
+    assert exe.is_symlink() and os.readlink(exe) == SPILLOVER
+    assert f"quickstart: no pipx or uv: linked {exe} to {venv}/bin/spillover" in proc.stdout
+    assert f"quickstart: spillover is on your PATH: {exe}" in proc.stdout
+    unit_env, argv = unit_command((units(wired) / "spillover.service").read_text())
+    assert argv == [str(exe), "tick"]  # the stable link, not the venv's own path
+    settings = json.loads((wired.claude_dir / "settings.json").read_text())
+    assert settings["statusLine"]["command"] == f"'{exe}' statusline"
+    assert wired.state()["route"] == "plan"
