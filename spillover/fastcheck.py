@@ -32,13 +32,11 @@ def read(now=None):
     decided = state.get("decided_at")
     if isinstance(decided, bool) or not isinstance(decided, (int, float)):
         decided = None
-    stale_after = state.get("stale_after")
-    if isinstance(stale_after, bool) or not isinstance(stale_after, (int, float)):
-        stale_after = 300
+    stale_after = _minutes_or(state.get("stale_after"), 300)
     env_stale = os.environ.get("SPILLOVER_STALE_MINUTES")
     if env_stale:
         try:
-            stale_after = float(env_stale) * 60
+            stale_after = _minutes_or(float(env_stale) * 60, stale_after)
         except ValueError:
             pass
     age = None if decided is None else now - decided
@@ -57,6 +55,14 @@ def read(now=None):
         summary["reason"] = f"last decision {when} (route {summary['route']}): the cron tick seems not to run; see `spillover doctor`"
         return STALE, summary
     return EXIT_BY_STATUS.get(summary["status"], STALE), summary
+
+
+def _minutes_or(seconds, default):
+    """`seconds` when it is a sane staleness (a number of seconds from 0 to a day), else `default`:
+    nan or 1e300 would make a month-old decision look fresh."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 86400:
+        return default
+    return seconds
 
 
 def main(argv):

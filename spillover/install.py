@@ -123,14 +123,28 @@ def _read(path):
         return None
 
 
+def _makedirs(path, mode):
+    """os.makedirs with `mode` for every directory it creates, whatever the umask (makedirs alone
+    gives the missing parents 0777 under umask 000). Existing directories are left as they are."""
+    if os.path.isdir(path):
+        return
+    _makedirs(os.path.dirname(path), mode)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        return
+    os.chmod(path, mode)
+
+
 def _write(path, text, default_mode=0o644):
-    """Write through a symlink (dotfile managers link rc files) keeping the file's mode."""
+    """Write through a symlink (dotfile managers link rc files) keeping the file's mode, less any
+    group/world write bit; missing directories are created 0755 (0700 for a private file)."""
     real = os.path.realpath(path)
     try:
-        mode = os.stat(real).st_mode & 0o777
+        mode = os.stat(real).st_mode & 0o755
     except FileNotFoundError:
         mode = default_mode
-    os.makedirs(os.path.dirname(real), exist_ok=True)
+    _makedirs(os.path.dirname(real), 0o755 if default_mode & 0o044 else 0o700)
     atomic_write(real, text, mode=mode)
 
 
@@ -301,6 +315,7 @@ def install_direnv(args):
     hint = "add `use spillover` to a project's .envrc, then `direnv allow`"
     if current == text:
         _say("direnv", f"{_tilde(path)} is up to date, unchanged ({hint})")
+        _private_lib_dir(path, args)
         return
     verb = "update" if current is not None else "write"
     if args.dry_run:
@@ -308,6 +323,25 @@ def install_direnv(args):
         return
     _write(path, text)
     _say("direnv", f"{'updated' if current is not None else 'wrote'} {_tilde(path)} ({hint})")
+    _private_lib_dir(path, args)
+
+
+def _private_lib_dir(path, args):
+    """direnv sources every file in its lib dir: one that others can write runs their code as you.
+    A dir of yours loses its group/world write bits (one left by an install under umask 000)."""
+    lib = os.path.dirname(os.path.realpath(path))
+    try:
+        info = os.stat(lib)
+    except FileNotFoundError:
+        return
+    if info.st_uid != os.getuid() or not info.st_mode & 0o022:
+        return
+    old, new = info.st_mode & 0o7777, info.st_mode & 0o7755
+    if args.dry_run:
+        _say("direnv", f"would make {_tilde(lib)} mode {new:o}: others can write it (mode {old:o})")
+        return
+    os.chmod(lib, new)
+    _say("direnv", f"made {_tilde(lib)} mode {new:o}: others could write it (mode {old:o})")
 
 
 def uninstall_direnv(args):
@@ -459,7 +493,7 @@ def install_statusline(args):
         return
     if save_previous:
         previous = previous_statusline_path()
-        os.makedirs(os.path.dirname(previous), mode=0o700, exist_ok=True)
+        _makedirs(os.path.dirname(previous), 0o700)
         atomic_write(previous, _dump(current), mode=0o600)
         _say("statusline", f"saved your statusLine to {_tilde(previous)}; `spillover statusline` runs it and shows its output")
     settings["statusLine"] = ours

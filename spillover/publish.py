@@ -10,6 +10,7 @@ import os
 import tempfile
 
 from spillover import paths
+from spillover.errors import SpilloverError
 
 HEADER = "# spillover route file: written by `spillover tick`; do not edit (spillover pin/unpin to steer)."
 
@@ -64,9 +65,23 @@ def render_fish(pairs, route, reason=""):
 
 
 def ensure_state_dir(path=None):
+    """The state dir, created 0700. Refused (as ssh refuses ~/.ssh) when it is someone else's or
+    others can write it: nothing is read or written there then."""
     path = path or paths.state_dir()
     os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.stat(path).st_mode & 0o077:
+    info = os.stat(path)
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        import pwd
+
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = str(info.st_uid)
+        fix = (f"chmod 700 '{path}' once you know nobody else put files in it" if info.st_uid == os.getuid() else
+               "point SPILLOVER_STATE_DIR (or XDG_STATE_HOME) at a directory only you can write, or unset it for ~/.local/state/spillover")
+        raise SpilloverError(f"state dir {path} is not yours alone (owner {owner}, mode {info.st_mode & 0o7777:o}): "
+                             f"nothing was read or written there; fix: {fix}")
+    if info.st_mode & 0o077:
         os.chmod(path, 0o700)
     return path
 

@@ -7,11 +7,13 @@ Any bucket may be absent; `resets_at` may be null. Appenders use one O_APPEND wr
 the file is compacted (under the tick lock, or by the statusline when it grows too big) to its
 newest lines, so it stays bounded.
 
-Only `os` and `json` here: the statusline command imports this on every render.
+Only `os`, `json` and jsonsafe here: the statusline command imports this on every render.
 """
 
 import json
 import os
+
+from spillover import jsonsafe
 
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
@@ -62,7 +64,7 @@ def iter_lines(path):
     with handle:
         for text in handle:
             try:
-                line = json.loads(text)
+                line = jsonsafe.loads(text)
             except ValueError:
                 continue
             if isinstance(line, dict) and isinstance(line.get("t"), (int, float)):

@@ -9,6 +9,7 @@ import json
 import shlex
 import subprocess
 
+from spillover import jsonsafe
 from spillover.errors import SourceError
 from spillover.policy import Sample
 from spillover.redact import redact
@@ -55,7 +56,7 @@ def run(cfg):
         why = _tail(proc.stderr.decode("utf-8", "replace"), cfg.secrets) or _tail(stdout, cfg.secrets)
         raise SourceError(f"meter command {name!r} exited {proc.returncode}" + (f": {why}" if why else ""))
     try:
-        return json.loads(stdout)
+        return jsonsafe.loads(stdout)
     except ValueError:
         shown = _tail(stdout, cfg.secrets) or "(no output)"
         raise SourceError(f"meter command {name!r} did not print JSON: {shown}") from None

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from spillover import paths, publish
+from spillover import jsonsafe, paths, publish
 from spillover.policy import Sample
 from spillover.times import parse_time
 
@@ -274,7 +274,7 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
 
     def on_line(raw):
         try:
-            record = json.loads(raw)
+            record = jsonsafe.loads(raw)
         except ValueError:
             return
         wall = wall_of(record, now)
