@@ -15,7 +15,7 @@ import sys
 
 from spillover import paths
 from spillover.errors import SpilloverError
-from spillover.install import (CRON_MARKER, _read, _say, _tilde, install_cron, read_crontab, spillover_command,
+from spillover.install import (CRON_MARKER, _makedirs, _read, _say, _tilde, install_cron, read_crontab, spillover_command,
                                tick_environment, uninstall_cron)
 from spillover.publish import atomic_write, ensure_state_dir
 
@@ -192,7 +192,7 @@ def install_systemd(args):
              else f"{SERVICE} and {TIMER} in {where} are up to date (would enable spillover.timer)")
         return
     ensure_state_dir()  # the service appends to tick.log in it
-    os.makedirs(systemd_dir(), exist_ok=True)
+    _makedirs(systemd_dir(), 0o755)
     for name in changed:
         path = os.path.join(systemd_dir(), name)
         current = _read(path)
@@ -278,7 +278,7 @@ def install_launchd(args):
         return
     ensure_state_dir()
     if not same:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _makedirs(os.path.dirname(path), 0o755)
         atomic_write(path, text, mode=0o644)
     _run("launchctl", "bootout", f"{_domain()}/{LABEL}")  # reload: it may hold an older copy
     code, out = _run("launchctl", "bootstrap", _domain(), path)
