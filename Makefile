@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 CLIENT  = tests/e2e/node_modules/.package-lock.json
-SHELL_FILES = direnvrc spillover/shell/*.sh spillover/shell/*.bash cron/*.sh .ci/run bench/*.sh
+SHELL_FILES = direnvrc spillover/shell/*.sh spillover/shell/*.bash cron/*.sh .ci/run bench/*.sh tools/*.sh
 
 .PHONY: install quickstart test unit e2e client-fixtures lint bench clean
 
@@ -15,11 +15,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements-test.txt
 
 install: $(VENV)/.installed
 
-# One command: install, wire cron + direnv + shell hook + statusline, run the first tick, show status.
-quickstart: install
-	$(VENV)/bin/spillover install all
-	$(VENV)/bin/spillover tick
-	$(VENV)/bin/spillover status
+# One command: put `spillover` on PATH (pipx, else uv, else a link to the .venv), wire the
+# schedule + direnv + shell hook + statusline, run the first tick, show status (tools/quickstart.sh).
+quickstart:
+	VENV=$(VENV) MAKE=$(MAKE) PYTHON=$(PYTHON) ./tools/quickstart.sh
 
 # Everything, the real Claude Code end-to-end suite included.
 test: install lint $(CLIENT)

@@ -138,8 +138,8 @@ def build_parser(argparse):
     p.add_argument("shell", choices=("bash", "zsh", "fish", "prompt"), help="prompt: Claude Code's UserPromptSubmit guard (reads the hook JSON)")
 
     for name, verb in (("install", "install"), ("uninstall", "remove")):
-        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the cron line, direnv lib, shell hook or Claude Code statusline")
-        p.add_argument("what", nargs="?", default="all", choices=("cron", "direnv", "shell", "statusline", "all"))
+        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the schedule (systemd timer, launchd agent or cron line), direnv lib, shell hook or Claude Code statusline")
+        p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "all"))
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
 

@@ -1,5 +1,5 @@
-"""`spillover install|uninstall [cron|direnv|shell|statusline|all]`: wire spillover into the places
-users touch every day, reversibly. Each piece prints one line per action; `--dry-run` prints what
+"""`spillover install|uninstall [schedule|cron|direnv|shell|statusline|all]`: wire spillover into the
+places users touch every day, reversibly. Each piece prints one line per action; `--dry-run` prints what
 would change and writes nothing; running an install twice changes nothing the second time.
 """
 
@@ -14,16 +14,15 @@ from spillover import __version__, paths
 from spillover.errors import SpilloverError, UsageError
 from spillover.publish import atomic_write, fish_quote, sh_quote
 
-PIECES = ("cron", "direnv", "shell", "statusline")
+PIECES = ("schedule", "direnv", "shell", "statusline")  # what `all` does (cron is one schedule)
 SHELLS = ("bash", "zsh", "fish")
 
 CRON_MARKER = "# managed by spillover install cron"
 # Passed through to the cron line when set, so that cron's bare environment resolves the same paths.
 CRON_ENV = ("SPILLOVER_CONFIG", "SPILLOVER_STATE_DIR", "CLAUDE_CONFIG_DIR",
             "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
-NO_CRONTAB = ("no `crontab` command on this machine: install cron (e.g. `apt install cron`), or run "
-              "`{python} -m spillover tick` every minute with a systemd user timer or a launchd agent "
-              "(examples in cron/README.md)")
+NO_CRONTAB = ("no `crontab` command on this machine: install cron (e.g. `apt install cron`), or let "
+              "`spillover install schedule` set up a systemd user timer or a launchd agent instead")
 
 DIRENV_HEADER = (f"# spillover {__version__} direnv library, installed by `spillover install direnv`.\n"
                  "# Do not edit: `spillover install direnv` rewrites it, `spillover uninstall direnv` removes it.\n")
@@ -38,11 +37,17 @@ PREVIOUS_STATUSLINE = "statusline-previous.json"
 
 
 def install(args):
-    return _each(args, {"cron": install_cron, "direnv": install_direnv, "shell": install_shell, "statusline": install_statusline})
+    from spillover import schedule
+
+    return _each(args, {"schedule": schedule.install_schedule, "cron": install_cron, "direnv": install_direnv,
+                        "shell": install_shell, "statusline": install_statusline})
 
 
 def uninstall(args):
-    return _each(args, {"cron": uninstall_cron, "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline})
+    from spillover import schedule
+
+    return _each(args, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron, "direnv": uninstall_direnv,
+                        "shell": uninstall_shell, "statusline": uninstall_statusline})
 
 
 def _each(args, actions):
@@ -64,13 +69,37 @@ def _say(piece, text):
     print(f"{piece}: {text}")
 
 
+def _executable(path):
+    return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def console_script():
+    """The absolute path of the installed `spillover` console script that runs this code, or None.
+
+    The script being run (`sys.argv[0]`), else the one beside the interpreter (a venv's bin/).
+    When `spillover` on PATH (or ~/.local/bin/spillover) is a link to that same script, that path
+    wins: it is what pipx and `make quickstart` keep stable across upgrades, while a venv's own
+    bin/ moves with the venv (a checkout's .venv, a pipx venv rebuilt by `pipx reinstall`)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "spillover" and _executable(argv0):
+        script = os.path.abspath(argv0)
+    else:
+        script = os.path.join(os.path.dirname(sys.executable), "spillover")
+        if not _executable(script):
+            return None
+    real = os.path.realpath(script)
+    for candidate in (shutil.which("spillover"), os.path.join(os.path.expanduser("~"), ".local", "bin", "spillover")):
+        if _executable(candidate) and os.path.realpath(candidate) == real:
+            return os.path.abspath(candidate)
+    return script
+
+
 def spillover_command():
-    """The absolute command that runs this spillover: the console script beside the interpreter
-    (a venv's bin/), else the interpreter with `-m spillover`."""
-    script = os.path.join(os.path.dirname(sys.executable), "spillover")
-    if os.path.isfile(script) and os.access(script, os.X_OK):
-        return [script]
-    return [sys.executable, "-m", "spillover"]
+    """The absolute command that runs this spillover from any directory: the console script, else
+    the interpreter with -P (Python 3.11+: the working directory is not put on sys.path, so a folder
+    named `spillover` in it is never imported instead of the package)."""
+    script = console_script()
+    return [script] if script else [sys.executable, "-P", "-m", "spillover"]
 
 
 def _sh_command(*words):
@@ -136,21 +165,56 @@ def cron_template():
     raise SpilloverError(f"{paths.shipped('spillover.cron')}: no entry line (damaged install?)")
 
 
-def cron_line(environ=None):
+def tick_environment(environ=None):
+    """NAME -> value a scheduler must pass to the tick so that its bare environment resolves the
+    same paths as this shell: CRON_ENV when set, and HOME when it is not the login home."""
     environ = os.environ if environ is None else environ
-    assignments = [f"{name}={sh_quote(environ[name])} " for name in CRON_ENV if environ.get(name)]
+    env = {}
     home = environ.get("HOME")
     try:
         login_home = pwd.getpwuid(os.getuid()).pw_dir
     except KeyError:
         login_home = None
     if home and home != login_home:
-        assignments.insert(0, f"HOME={sh_quote(home)} ")  # cron sets HOME from the password database
+        env["HOME"] = home  # cron, systemd and launchd set HOME from the password database
+    env.update({name: environ[name] for name in CRON_ENV if environ.get(name)})
+    return env
+
+
+def cron_line(environ=None):
+    assignments = "".join(f"{name}={sh_quote(value)} " for name, value in tick_environment(environ).items())
     line = (cron_template()
-            .replace("@ENV@", "".join(assignments))
-            .replace("@PYTHON@", sh_quote(sys.executable))
+            .replace("@ENV@", assignments)
+            .replace("@SPILLOVER@", " ".join(sh_quote(word) for word in spillover_command()))
             .replace("@LOG@", sh_quote(paths.state_path(paths.LOG))))
     return line.replace("%", "\\%")  # an unescaped % is a newline to cron
+
+
+def cron_daemon_running():
+    """Whether a cron daemon runs on this machine: `pgrep` when there is one, else /proc."""
+    pgrep = shutil.which("pgrep")
+    if pgrep:
+        try:
+            proc = subprocess.run([pgrep, "-x", "cron|crond|cronie|busybox-crond"], capture_output=True, text=True, timeout=10, check=False)
+            return proc.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+                if handle.read().strip() in ("cron", "crond", "cronie"):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+NO_CRON_DAEMON = ("no cron daemon is running on this machine, so the line does nothing until one does: start it "
+                  "(`sudo service cron start`, or `sudo systemctl enable --now cron`), or run `spillover install schedule`")
 
 
 def _crontab(*args, input=None):
@@ -190,6 +254,7 @@ def install_cron(args):
     ours = [i for i, text in enumerate(lines) if CRON_MARKER in text]
     if len(ours) == 1 and lines[ours[0]] == line:
         _say("cron", f"already installed, unchanged: {line}")
+        _cron_recorded(args)
         return
     verb = "update the spillover line in" if ours else "add to"
     if args.dry_run:
@@ -205,6 +270,18 @@ def install_cron(args):
     ensure_state_dir()  # the line appends to a log in it
     _write_crontab(lines)
     _say("cron", f"{'updated' if ours else 'added'} the tick, every minute: {line}")
+    _cron_recorded(args)
+
+
+def _cron_recorded(args):
+    from spillover import schedule
+
+    if getattr(args, "via_schedule", False):
+        return  # `install schedule` records its own choice and has checked the daemon
+    if not args.dry_run:
+        schedule.record("cron")
+    if not cron_daemon_running():
+        _say("cron", f"⚠ {NO_CRON_DAEMON}")
 
 
 def uninstall_cron(args):
@@ -217,6 +294,9 @@ def uninstall_cron(args):
         _say("cron", f"would remove {len(lines) - len(kept)} spillover line(s) from your crontab")
         return
     _write_crontab(kept)
+    from spillover import schedule
+
+    schedule.forget("cron")
     _say("cron", f"removed the spillover line from your crontab ({len(kept)} other line(s) untouched)")
 
 
