@@ -18,6 +18,21 @@ def main(argv=None):
             return fastcheck.main(argv[1:])
         except Exception as exc:  # noqa: BLE001 — main() owns every error; one line, exit 1
             return _unexpected(exc, verbose=False)
+    if argv[:1] == ["credential"]:
+        from spillover import credential
+
+        try:
+            return credential.main(argv[1:])
+        except Exception as exc:  # noqa: BLE001 — fail closed: nothing on stdout
+            print(f"spillover credential: refused: unexpected {exc.__class__.__name__}", file=sys.stderr)
+            return ExitCode.ERROR
+    if argv[:2] == ["hook", "prompt"]:
+        from spillover import guard_hook
+
+        try:
+            return guard_hook.main(argv[2:])
+        except Exception:  # noqa: BLE001 — a broken guard must not stop every prompt
+            return ExitCode.OK
     if argv[:1] == ["statusline"]:
         from spillover.sources import statusline
 
@@ -101,6 +116,9 @@ def build_parser(argparse):
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
 
+    p = command("credential", None, "print a spill target's key for Claude Code's apiKeyHelper (fails closed off its route)")
+    p.add_argument("--target", required=True, choices=("openrouter", "anthropic", "gateway"))
+
     p = command("status", cmd_status, "buckets, sources, route and why, budget, staleness")
     p.add_argument("--json", action="store_true", help="machine-readable")
 
@@ -111,11 +129,11 @@ def build_parser(argparse):
     p.add_argument("--json", action="store_true")
 
     p = command("hook", cmd_hook, "print the prompt hook for a shell (eval it in your rc file)")
-    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+    p.add_argument("shell", choices=("bash", "zsh", "fish", "prompt"), help="prompt: Claude Code's UserPromptSubmit guard (reads the hook JSON)")
 
     for name, verb in (("install", "install"), ("uninstall", "remove")):
-        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the cron line, direnv lib, shell hook or Claude Code statusline")
-        p.add_argument("what", nargs="?", default="all", choices=("cron", "direnv", "shell", "statusline", "all"))
+        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the schedule (systemd timer, launchd agent or cron line), direnv lib, shell hook or Claude Code statusline")
+        p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "all"))
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
 

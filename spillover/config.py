@@ -124,10 +124,13 @@ def _pick_list(key, raw, allowed, empty_ok):
 
 
 def is_loopback(host):
-    if host in ("localhost",) or host.endswith(".localhost"):
+    """Literal loopback addresses and `localhost` itself. A `*.localhost` name resolves through
+    whatever resolver the machine has, so it is not trusted with a credential over plain http."""
+    host = (host or "").strip("[]").rstrip(".").lower()
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

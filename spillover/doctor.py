@@ -41,7 +41,7 @@ def run(now=None, out=None):
     check_credentials(report, cfg, now)
     check_usage_endpoint(report, cfg, state, now)
     check_targets(report, cfg, state, now)
-    check_cron(report, cfg, state, now)
+    check_schedule(report, cfg, state, now)
     check_route(report, now)
     check_direnv_and_hook(report)
     check_statusline(report, cfg)
@@ -87,11 +87,11 @@ def check_config(report):
     for warning in cfg.warnings:
         if "readable by others" not in warning:
             report.line(WARN, "config", warning)
-    # cron starts the tick with a bare environment: a key only in the shell's environment is lost.
+    # the scheduler starts the tick with a bare environment: a key only in the shell's environment is lost.
     env_only = [k for k in ("OPENROUTER_API_KEY", "OPENROUTER_MANAGEMENT_KEY", "SPILLOVER_ANTHROPIC_API_KEY", "SPILLOVER_GATEWAY_TOKEN")
                 if cfg.origin.get(k) == "env" and os.environ.get(k)]
     if env_only:
-        report.line(WARN, "config", f"{', '.join(env_only)} set only in your environment: the cron tick does not see it",
+        report.line(WARN, "config", f"{', '.join(env_only)} set only in your environment: the scheduled tick does not see it",
                     f"put it in {path} (mode 0600)")
     return cfg
 
@@ -176,15 +176,11 @@ def check_models(report, cfg):
         report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist")
 
 
-# --- cron and the route -----------------------------------------------------------------------
+# --- the schedule and the route -----------------------------------------------------------------------
 
 
 def _tick_age(state, now):
     return None if state.decided_at is None else now - state.decided_at
-
-
-def _stale_after(state, cfg):
-    return float(state.stale_after or cfg.stale_minutes * 60)
 
 
 def _last_log_line():
@@ -196,42 +192,82 @@ def _last_log_line():
     return redact(lines[-1])[:200] if lines else ""
 
 
-def check_cron(report, cfg, state, now):
-    from spillover import install
+SCHEDULER_LABEL = {"systemd": "systemd user timer spillover.timer", "launchd": "launchd agent dev.spillover.tick",
+                   "cron": "crontab line"}
+
+
+def _scheduler_fix(name):
+    """What to look at when the chosen scheduler does not fire: the fix for that scheduler only."""
+    from spillover import install, schedule
+
+    if name == "systemd":
+        fix = "`systemctl --user status spillover.timer` and `journalctl --user -u spillover.service`"
+        if not schedule.systemd_works():
+            fix += "; `systemctl --user` does not answer here (no user session)"
+        if schedule.lingering() is False:
+            fix += f"; lingering is off: `loginctl enable-linger {schedule._user()}` keeps the timer running without a login"
+        return fix
+    if name == "launchd":
+        return f"`launchctl print gui/{os.getuid()}/{schedule.LABEL}`; reload it with `spillover install schedule`"
+    if not install.cron_daemon_running():
+        return ("no cron daemon is running: start it (`sudo service cron start`), or use a systemd user timer "
+                "or launchd agent instead (`spillover uninstall cron && spillover install schedule`)")
+    return "the cron daemon runs: see tick.log, and run the line's command from `crontab -l` by hand"
+
+
+def check_schedule(report, cfg, state, now):
+    """The chosen scheduler is installed and firing: a tick within two periods."""
+    from spillover import install, schedule
 
     age = _tick_age(state, now)
-    recent = age is not None and age <= _stale_after(state, cfg)
+    firing = age is not None and age <= 2 * schedule.PERIOD
     last = f"last tick {_ago(age)}" if age is not None else "no tick has run yet"
-    try:
-        lines = install.read_crontab().splitlines()
-    except SpilloverError as exc:
-        mark = WARN if recent else FAIL
-        report.line(mark, "cron", f"{exc}" + (f" ({last}: another scheduler runs it)" if recent else ""))
-        return
-    ours = [line for line in lines if install.CRON_MARKER in line]
-    if not ours:
-        if recent:
-            report.line(WARN, "cron", f"no spillover line in your crontab, but {last} (another scheduler?)")
+    present = schedule.installed()
+    name = schedule.chosen() or (present[0] if present else None)  # an older install recorded nothing
+    if name is None:
+        if firing:
+            report.line(WARN, "schedule", f"no spillover timer, agent or crontab line, but {last} (something else runs it?)",
+                        "spillover install schedule")
         else:
-            report.line(FAIL, "cron", f"no spillover line in your crontab; {last}", "spillover install cron")
+            report.line(FAIL, "schedule", f"nothing runs the tick every minute; {last}", "spillover install schedule")
         return
-    if not recent:
+    label = SCHEDULER_LABEL[name]
+    if name not in present:
+        report.line(FAIL, "schedule", f"the {label} that `spillover install` set up is gone; {last}", "spillover install schedule")
+        return
+    if not firing:
+        try:
+            since_install = now - os.stat(paths.state_path(schedule.CHOSEN)).st_mtime
+        except OSError:
+            since_install = None
+        if age is None and since_install is not None and 0 <= since_install <= 2 * schedule.PERIOD:
+            report.line(WARN, "schedule", f"{label} installed {_ago(since_install)}, waiting for its first tick")
+            return
         log_line = _last_log_line()
-        report.line(FAIL, "cron", f"line installed but {last}" + (f"; tick.log says: {log_line}" if log_line else ""),
-                    "is the cron daemon running? (`systemctl status cron`); run `spillover tick` by hand to see errors")
+        report.line(FAIL, "schedule", f"{label} installed but not firing: {last}, the period is {schedule.PERIOD}s"
+                    + (f"; tick.log says: {log_line}" if log_line else ""), _scheduler_fix(name))
         return
-    if ours[0] != install.cron_line():
-        report.line(WARN, "cron", f"line installed, {last}, but it differs from what this install would write (another interpreter or paths)",
-                    "spillover install cron")
+    if name == "cron":
+        try:
+            ours = [line for line in install.read_crontab().splitlines() if install.CRON_MARKER in line]
+        except SpilloverError:
+            ours = []  # installed() read it a moment ago; nothing more to compare
+        if ours and ours[0] != install.cron_line():
+            report.line(WARN, "schedule", f"{label} installed, {last}, but it differs from what this install would write "
+                        "(another spillover, older paths)", "spillover install schedule")
+            return
+    if name == "systemd" and schedule.lingering() is False:
+        report.line(WARN, "schedule", f"{label} firing, {last}, but lingering is off: it stops when you log out",
+                    f"loginctl enable-linger {schedule._user()}")
         return
-    report.line(OK, "cron", f"line installed, {last}")
+    report.line(OK, "schedule", f"{label} installed and firing, {last}")
 
 
 def check_route(report, now):
     code, summary = fastcheck.read(now)
     route_env = paths.state_path(paths.ROUTE_ENV)
     if code == ExitCode.STALE:
-        report.line(FAIL, "route", summary.get("reason", "stale"), "spillover install cron (and see the cron line above)")
+        report.line(FAIL, "route", summary.get("reason", "stale"), "see the schedule line above")
         return
     if not os.path.exists(route_env):
         report.line(FAIL, "route", f"{route_env} is missing although state.json is fresh", "run `spillover tick`")

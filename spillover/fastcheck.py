@@ -25,21 +25,18 @@ def read(now=None):
         with open(path, encoding="utf-8") as handle:
             state = json.load(handle)
     except FileNotFoundError:
-        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": "no tick has run yet: run `spillover tick` (and `spillover install cron`)"}
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": "no tick has run yet: run `spillover tick` (and `spillover install schedule`)"}
     except (OSError, ValueError) as exc:
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
     if not isinstance(state, dict):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
     decided = number(state.get("decided_at"))
-    stale_after = number(state.get("stale_after"))
-    if stale_after is None:
-        stale_after = 300
-    env_stale = os.environ.get("SPILLOVER_STALE_MINUTES")
-    if env_stale:
-        try:
-            stale_after = float(env_stale) * 60
-        except ValueError:
-            pass
+    # nan or 1e300 as a staleness would make a month-old decision look fresh: a day at most.
+    stale_after = number(state.get("stale_after"), minimum=0, maximum=86400)
+    stale_after = 300 if stale_after is None else stale_after
+    env_minutes = number(os.environ.get("SPILLOVER_STALE_MINUTES") or None, strings=True, minimum=0, maximum=1440)
+    if env_minutes is not None:
+        stale_after = env_minutes * 60
     age = None if decided is None else now - decided
     summary = {
         "route": state.get("route"),

@@ -7,6 +7,8 @@ import fcntl
 import json
 import os
 
+from spillover import jsonsafe
+
 TEMP_PREFIX = ".tmp-"  # atomic_write's temp files; a killed writer's are removed by the tick
 
 
@@ -48,10 +50,28 @@ def ensure_dir(path, mode=0o700):
 
 
 def ensure_state_dir(path=None):
-    """The state dir (created 0700, and made private again if it is not)."""
+    """The state dir, created 0700. Refused (as ssh refuses ~/.ssh) when it is someone else's or
+    others can write it: nothing is read or written there then."""
     from spillover import paths
+    from spillover.errors import SpilloverError
 
-    return ensure_dir(path or paths.state_dir())
+    path = path or paths.state_dir()
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.stat(path)
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        import pwd
+
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = str(info.st_uid)
+        fix = (f"chmod 700 '{path}' once you know nobody else put files in it" if info.st_uid == os.getuid() else
+               "point SPILLOVER_STATE_DIR (or XDG_STATE_HOME) at a directory only you can write, or unset it for ~/.local/state/spillover")
+        raise SpilloverError(f"state dir {path} is not yours alone (owner {owner}, mode {info.st_mode & 0o7777:o}): "
+                             f"nothing was read or written there; fix: {fix}")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
 
 
 def atomic_write(path, data, mode=0o600):
@@ -128,7 +148,7 @@ def read_json(path, default=None):
     """A JSON file, or `default` when it is missing or damaged (the caller records the damage)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return jsonsafe.load(handle)
     except (OSError, ValueError):
         return default
 
@@ -156,7 +176,7 @@ def read_jsonl(path):
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
-                    record = json.loads(line)
+                    record = jsonsafe.loads(line)
                 except ValueError:
                     continue
                 if isinstance(record, dict):

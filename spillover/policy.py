@@ -13,7 +13,7 @@ Vocabulary
 from dataclasses import dataclass, field
 
 FIVE_HOUR = "five_hour"
-WEEKLY = ("seven_day", "seven_day_opus", "seven_day_sonnet")
+WEEKLY = ("seven_day", "seven_day_opus", "seven_day_sonnet", "seven_day_fable")
 HOT = (FIVE_HOUR, "unknown", "overage")  # buckets that flip the route by themselves
 BUCKETS = HOT + WEEKLY
 # Buckets that some source reports as numbers; the others only ever come from a transcript wall.

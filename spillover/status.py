@@ -102,7 +102,7 @@ def show(cfg, as_json=False, out=None, config_error=None):
     if data["pin_ignored"]:
         w(f"pin     ignored: {data['pin_ignored']}\n")
     decided = data["decided_at"]
-    w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the cron tick running? (spillover doctor)" if data["stale"] else "") + "\n")
+    w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the scheduled tick running? (spillover doctor)" if data["stale"] else "") + "\n")
     w("\nbucket             used   resets in  source       age     state\n")
     if not data["buckets"]:
         w("  (no readings yet)\n")

@@ -8,7 +8,7 @@ The defaults read `claude-meter --json`, whose buckets sit under `usage.*` as
 import json
 import shlex
 
-from spillover import proc
+from spillover import jsonsafe, proc
 from spillover.errors import SourceError
 from spillover.policy import Sample
 from spillover.redact import redact
@@ -56,7 +56,7 @@ def run(cfg):
         why = _tail(err.decode("utf-8", "replace"), cfg.secrets) or _tail(stdout, cfg.secrets)
         raise SourceError(f"meter command {name!r} exited {code}" + (f": {why}" if why else ""))
     try:
-        return json.loads(stdout)
+        return jsonsafe.loads(stdout)
     except ValueError:
         shown = _tail(stdout, cfg.secrets) or "(no output)"
         raise SourceError(f"meter command {name!r} did not print JSON: {shown}") from None

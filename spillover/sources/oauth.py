@@ -4,13 +4,13 @@ Claude Code owns the token: refreshing it here would rotate the refresh token un
 feet and log it out. An expired token makes the plan quota "unknown" until Claude Code runs again.
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
+from spillover import jsonsafe
 from spillover.errors import SourceError
 from spillover.policy import Sample
 from spillover.sanitize import number as sane
@@ -21,6 +21,7 @@ BETA = "oauth-2025-04-20"
 FALLBACK_CLIENT_VERSION = "2.1.0"
 EXPIRY_MARGIN = 300  # seconds; Claude Code itself treats a token this close to expiry as expired
 KEYCHAIN_SERVICE = "Claude Code-credentials"
+CREDENTIALS_MAX_BYTES = 64 * 1024  # a real .credentials.json is well under 1 KiB
 FLAT_BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet")
 # limits[] kinds -> bucket; weekly_scoped is resolved by its model's display name.
 LIMIT_KINDS = {"session": "five_hour", "weekly_all": "seven_day"}
@@ -40,7 +41,7 @@ class Credentials:
 
 def _parse_credentials(text, origin):
     try:
-        data = json.loads(text)
+        data = jsonsafe.loads(text)
     except ValueError:
         raise SourceError(f"{origin}: not valid JSON", kind="auth") from None
     oauth = data.get("claudeAiOauth") if isinstance(data, dict) else None
@@ -66,10 +67,10 @@ def load_credentials(claude_dirs):
     for path in credential_files(claude_dirs):
         if os.path.exists(path):
             try:
-                with open(path, encoding="utf-8") as handle:
-                    return _parse_credentials(handle.read(), path)
+                return _parse_credentials(jsonsafe.read_file(path, CREDENTIALS_MAX_BYTES), path)
             except OSError as exc:
-                raise SourceError(f"{path}: cannot be read ({exc.strerror})", kind="auth") from None
+                reason = exc.strerror or str(exc).removeprefix(f"{path}: ")
+                raise SourceError(f"{path}: cannot be read ({reason})", kind="auth") from None
     if sys.platform == "darwin":
         try:
             out = subprocess.run(

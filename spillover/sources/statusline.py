@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from spillover import paths, samples
+from spillover import jsonsafe, paths, samples
 from spillover.fmt import until
 from spillover.sanitize import number
 
@@ -64,7 +64,7 @@ def _last_statusline_line(path):
         if b'"statusline"' not in raw:
             continue
         try:
-            line = json.loads(raw)
+            line = jsonsafe.loads(raw)
         except ValueError:
             continue
         if isinstance(line, dict) and line.get("source") == SOURCE:
@@ -186,7 +186,7 @@ def main(argv):
     ours = NEUTRAL
     try:
         try:
-            payload = json.loads(raw) if raw.strip() else None
+            payload = jsonsafe.loads(raw) if raw.strip() else None
         except ValueError:
             payload = None
         found = readings(payload)

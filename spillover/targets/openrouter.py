@@ -159,32 +159,26 @@ def fetch_models(cfg, session=None):
     return models
 
 
+_KEY_SHAPE = re.compile(r"sk-or-[A-Za-z0-9_\-]{16,256}")
+
+
 def create_key(cfg, *, name, limit, reset, session=None):
     """POST /keys with the management key: a new inference key capped server-side. Returns (key, data)."""
-    import requests
-
     from spillover import http
-    from spillover.redact import redact
 
     body = {"name": name, "limit": limit}
     if reset:
         body["limit_reset"] = reset
-    try:
-        response = (session or requests).post(
-            f"{cfg.openrouter_api_url}/keys", json=body, headers=_headers(cfg.openrouter_management_key), timeout=cfg.timeout,
-        )
-    except requests.exceptions.RequestException as exc:
-        raise SourceError(f"OpenRouter /keys: {redact(exc.__class__.__name__)}", kind="unavailable") from None
-    if response.status_code >= 400:
-        message = http._error_message(response.text) or ""
-        raise SourceError(f"OpenRouter /keys: HTTP {response.status_code}: {redact(message, cfg.secrets)[:200]}", status=response.status_code)
-    try:
-        payload = response.json()
-    except ValueError:
-        raise SourceError("OpenRouter /keys: answer is not JSON") from None
+    _, _, payload = http.send_json(
+        "POST", f"{cfg.openrouter_api_url}/keys", json_body=body, headers=_headers(cfg.openrouter_management_key),
+        timeout=cfg.timeout, secrets=cfg.secrets, name="OpenRouter /keys", session=session,
+    )
     key = payload.get("key") if isinstance(payload, dict) else None
     if not isinstance(key, str) or not key.startswith("sk-or-"):
         raise SourceError("OpenRouter /keys: answer has no key")
+    if not _KEY_SHAPE.fullmatch(key):
+        # Stored as is, a key with a newline or a quote would break the config file it goes into.
+        raise SourceError("OpenRouter /keys: the key in the answer is malformed (not stored)")
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     return key, data
 

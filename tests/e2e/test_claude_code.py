@@ -255,7 +255,11 @@ def test_prompt_hook_routes_the_real_client(e2e, shell):
 # --- a 429 from the plan lands in the transcript, and spillover reads it -------------------------
 
 
-def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_path):
+# How each pinned client words the five-hour wall (tests/fixtures/transcripts/<version>/).
+FIVE_HOUR_WALL = {"2.1.197": "You've hit your session limit · resets ", "2.1.332": "You've hit your 5-hour limit · resets "}
+
+
+def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_path, claude_version):
     from spillover.state import spill_intervals
     from spillover.sources import transcripts
 
@@ -268,7 +272,7 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     assert proc.returncode == 1
     result = result_of(proc.stdout)
     assert result["is_error"] is True and result["api_error_status"] == 429
-    assert result["result"].startswith("You've hit your session limit · resets "), result["result"]
+    assert result["result"].startswith(FIVE_HOUR_WALL[claude_version]), result["result"]
     post = fake.messages()[0]
     assert post["headers"]["authorization"] == f"Bearer {OAUTH_TOKEN}"  # the plan's own credentials
 
@@ -305,8 +309,14 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     assert len([s for s in later.samples if s.wall]) == 1
 
 
-def test_the_pinned_client_is_the_one_under_test(claude_client):
-    from tests.e2e.conftest import installed_version, pinned_version
+def test_the_pinned_client_is_the_one_under_test(claude_client, claude_version, client_env):
+    from tests.e2e.conftest import VERSIONS, installed_version, pinned_versions
 
-    assert installed_version() == pinned_version() == "2.1.197"
+    # Both ends of the supported range are pinned: the oldest supported and the newest tested.
+    assert pinned_versions() == {"2.1.197": "claude-code-oldest", "2.1.332": "claude-code-newest"}
+    assert VERSIONS == ["2.1.197", "2.1.332"] and claude_version in VERSIONS
+    assert installed_version(claude_client) == claude_version
     assert os.access(claude_client, os.X_OK)
+    # The `claude` the tests' PATH finds is the version under test, whatever else is installed.
+    proc = subprocess.run(["claude", "--version"], env=client_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.split()[0] == claude_version, proc.stdout + proc.stderr
