@@ -8,6 +8,7 @@ them off before argparse or anything heavy is imported.
 import sys
 
 from spillover import __version__, fastcheck
+from spillover.exitcodes import ExitCode
 
 
 def main(argv=None):
@@ -53,13 +54,6 @@ def _unexpected(exc, verbose):
     print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}"
           + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
     return ExitCode.ERROR
-
-
-class ExitCode:
-    """The exit statuses of design §6, defined once in fastcheck (the whole of `check`)."""
-
-    OK, ERROR, USAGE = fastcheck.PLAN, fastcheck.ERROR, fastcheck.USAGE
-    SPILLED, BLOCKED, STALE = fastcheck.SPILLED, fastcheck.BLOCKED, fastcheck.STALE
 
 
 def _main(argv):
@@ -158,7 +152,9 @@ def build_parser(argparse):
     p.add_argument("--json", action="store_true")
 
     p = command("pin", cmd_pin, "force a route for a while (the manual switch)")
-    p.add_argument("route", choices=("plan", "openrouter", "anthropic", "gateway"))
+    from spillover import targets
+
+    p.add_argument("route", choices=("plan",) + targets.names())
     group = p.add_mutually_exclusive_group()
     group.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 2h, 1d (default 5h)")
     group.add_argument("--until-reset", action="store_true", help="until the hot bucket resets")
@@ -236,7 +232,8 @@ def cmd_status(args):
 def cmd_env(args):
     import os
 
-    from spillover import paths, publish, targets
+    from spillover import paths, targets
+    from spillover.publishers import env_files
 
     name = paths.ROUTE_FISH if args.shell == "fish" else paths.ROUTE_ENV
     path = paths.state_path(name)
@@ -246,8 +243,7 @@ def cmd_env(args):
         return ExitCode.OK
     cfg = _config()
     pairs = targets.route_env("plan", cfg, reason="no tick has run yet")
-    render = publish.render_fish if args.shell == "fish" else publish.render_sh
-    sys.stdout.write(render(pairs, "plan", "no tick has run yet"))
+    sys.stdout.write(env_files.render(args.shell, pairs, "plan", "no tick has run yet"))
     return ExitCode.OK
 
 
@@ -260,7 +256,7 @@ def cmd_config(args):
     cfg = _config()
     rows = []
     for key in config.KEYS:
-        value = cfg.values[key.attr]
+        value = getattr(cfg, key.attr)
         shown = mask(value) if key.secret and value else value
         if isinstance(shown, tuple):
             shown = ",".join(shown)
@@ -286,13 +282,13 @@ def cmd_hook(args):
 def cmd_install(args):
     from spillover import install
 
-    return install.install(args)
+    return install.install(args.what, dry_run=args.dry_run, shell=args.shell)
 
 
 def cmd_uninstall(args):
     from spillover import install
 
-    return install.uninstall(args)
+    return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell)
 
 
 def cmd_doctor(args):
@@ -304,13 +300,14 @@ def cmd_doctor(args):
 def cmd_simulate(args):
     from spillover import simulate
 
-    return simulate.run(args)
+    return simulate.run(args.trace, from_history=args.from_history, threshold=args.threshold, resume=args.resume, lead=args.lead,
+                        cost_per_hour=args.cost_per_hour, step=args.step, as_json=args.json)
 
 
 def cmd_pin(args):
     from spillover import pins
 
-    return pins.pin(_config(), args)
+    return pins.pin(_config(), args.route, for_=args.duration, until_reset=args.until_reset, force=args.force)
 
 
 def cmd_unpin(args):
@@ -322,22 +319,22 @@ def cmd_unpin(args):
 def cmd_budget(args):
     from spillover import budget
 
-    return budget.run(_config(), args)
+    return budget.run(_config(), alert_below=args.alert_below, as_json=args.json)
 
 
 def cmd_models(args):
     from spillover import budget
 
-    return budget.models(_config(), args)
+    return budget.models(_config(), check=args.check, as_json=args.json)
 
 
 def cmd_setup(args):
     from spillover import budget
 
-    return budget.setup_key(_config(), args)
+    return budget.setup_key(_config(), args.limit, reset=args.reset, name=args.name, replace=args.replace)
 
 
 def cmd_history(args):
     from spillover import history
 
-    return history.run(args)
+    return history.run(args.since, as_json=args.json)

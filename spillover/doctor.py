@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 
-from spillover import fastcheck, paths, publish
+from spillover import fastcheck, paths
+from spillover.exitcodes import ExitCode
 from spillover.errors import ConfigError, SourceError, SpilloverError
-from spillover.fmt import clock
-from spillover.redact import mask, redact
+from spillover.fmt import ago as _ago
+from spillover.fmt import clock as _clock
+from spillover.redact import redact
 
 OK, WARN, FAIL = "✔", "⚠", "✖"
-BUDGET_RECENT = 900  # seconds: a budget snapshot younger than this is trusted without a live read
 
 
 class Report:
@@ -34,8 +35,9 @@ def run(now=None, out=None):
     now = time.time() if now is None else now
     report = Report(out or sys.stdout)
     cfg = check_config(report)
-    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={})
-    state = state if isinstance(state, dict) else {}
+    from spillover.state import State
+
+    state = State.load(paths.state_dir())[0]
     check_credentials(report, cfg, now)
     check_usage_endpoint(report, cfg, state, now)
     check_targets(report, cfg, state, now)
@@ -50,23 +52,14 @@ def run(now=None, out=None):
 
 
 def check_stored_api_key(report, cfg):
+    from spillover import targets
     from spillover.sources import claude_json
     from spillover.tick import STORED_KEY_PROBLEM
 
     info = claude_json.extra_usage(cfg)
-    if info.get("stored_api_key") and set(cfg.targets) & {"openrouter", "gateway"}:
+    if info.get("stored_api_key") and any(targets.get(name).leaks_stored_api_key for name in cfg.targets):
         report.line(FAIL, "claude key", STORED_KEY_PROBLEM.format(path=info["path"]).split(": it sends")[0],
                     "it would be sent to the spill target as x-api-key: run `claude /logout`, then `/login` with your Claude account")
-
-
-def _clock(epoch):
-    return clock(epoch)
-
-
-def _ago(seconds):
-    from spillover.status import ago
-
-    return ago(seconds)
 
 
 # --- config -----------------------------------------------------------------------------------
@@ -134,19 +127,19 @@ def check_credentials(report, cfg, now):
 def check_usage_endpoint(report, cfg, state, now):
     if "oauth" not in cfg.sources:
         return
-    rec = (state.get("sources") or {}).get("oauth") or {}
-    backoff = rec.get("backoff_until") or 0
-    if not rec or not rec.get("last_attempt_at"):
+    rec = state.source("oauth")
+    backoff = rec.backoff_until or 0
+    if not rec.last_attempt_at:
         report.line(WARN, "usage", "the usage endpoint has not been read yet", "wait for the next tick, or run `spillover tick --poll`")
         return
-    if rec.get("ok"):
-        report.line(OK, "usage", f"usage endpoint reachable, last read {_ago(now - (rec.get('last_ok_at') or now))}")
+    if rec.ok:
+        report.line(OK, "usage", f"usage endpoint reachable, last read {_ago(now - (rec.last_ok_at or now))}")
         return
-    error = redact(rec.get("error") or "failed", cfg.secrets)
+    error = redact(rec.error or "failed", cfg.secrets)
     if backoff > now:
-        last = f", last good read {_ago(now - rec['last_ok_at'])}" if rec.get("last_ok_at") else ""
+        last = f", last good read {_ago(now - rec.last_ok_at)}" if rec.last_ok_at else ""
         report.line(WARN, "usage", f"{error}; backing off until {_clock(backoff)}{last} (other signals still count)")
-    elif rec.get("kind") in ("expired", "auth"):
+    elif rec.kind in ("expired", "auth"):
         report.line(FAIL, "usage", error, "run `claude` once to renew its login")
     else:
         report.line(FAIL, "usage", error, "see `spillover status`; check SPILLOVER_CLAUDE_USAGE_URL and your network")
@@ -159,58 +152,7 @@ def check_targets(report, cfg, state, now):
     from spillover import targets
 
     for name in cfg.targets:
-        if name == "openrouter":
-            check_openrouter(report, cfg, state, now)
-            continue
-        ok, why = targets.configured(name, cfg)
-        if ok:
-            report.line(OK, name, "configured")
-        else:
-            report.line(FAIL, name, why, f"set it in {cfg.path} or remove {name} from SPILLOVER_TARGETS")
-
-
-def _openrouter_fix(exc):
-    status = getattr(exc, "status", None)
-    if status == 401:
-        return "the key is invalid or revoked: create one at https://openrouter.ai/settings/keys and set OPENROUTER_API_KEY"
-    if status == 402:
-        return "the account is out of credits: add some at https://openrouter.ai/credits"
-    if status == 403:
-        return "the key's own limit is used up: raise it at https://openrouter.ai/settings/keys"
-    return "check your network and OPENROUTER_API_URL; `spillover budget` retries"
-
-
-def check_openrouter(report, cfg, state, now):
-    from spillover.targets import openrouter
-
-    if not cfg.openrouter_key:
-        report.line(FAIL, "openrouter", "OPENROUTER_API_KEY is not set", f"add OPENROUTER_API_KEY='sk-or-v1-…' to {cfg.path}")
-        return
-    budget = state.get("budget") or {}
-    key = credits = None
-    source = ""
-    if budget.get("key") and budget.get("error") is None and now - (budget.get("fetched_at") or 0) < BUDGET_RECENT:
-        try:
-            key = openrouter.KeyInfo(**budget["key"])
-            if budget.get("credits"):
-                credits = openrouter.Credits(**budget["credits"])
-            source = f" (as of {_ago(now - budget['fetched_at'])})"
-        except TypeError:
-            key = None
-    if key is None:
-        try:
-            key = openrouter.fetch_key(cfg)
-        except SourceError as exc:
-            report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {redact(exc, cfg.secrets)}", _openrouter_fix(exc))
-            return
-        source = " (just read)"
-    health = openrouter.guard(cfg, key, credits, now=now)
-    if health.healthy:
-        report.line(OK, "openrouter", f"key {mask(cfg.openrouter_key)} valid: {health.reason}{source}")
-    else:
-        report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {health.reason}{source}",
-                    "top up at https://openrouter.ai/credits, raise the key's limit, or lower SPILLOVER_MIN_BALANCE")
-    check_models(report, cfg)
+        targets.get(name).doctor(report, cfg, state, now)
 
 
 def check_models(report, cfg):
@@ -238,8 +180,7 @@ def check_models(report, cfg):
 
 
 def _tick_age(state, now):
-    decided = state.get("decided_at")
-    return None if not isinstance(decided, (int, float)) else now - decided
+    return None if state.decided_at is None else now - state.decided_at
 
 
 def _last_log_line():
@@ -325,7 +266,7 @@ def check_schedule(report, cfg, state, now):
 def check_route(report, now):
     code, summary = fastcheck.read(now)
     route_env = paths.state_path(paths.ROUTE_ENV)
-    if code == fastcheck.STALE:
+    if code == ExitCode.STALE:
         report.line(FAIL, "route", summary.get("reason", "stale"), "see the schedule line above")
         return
     if not os.path.exists(route_env):

@@ -148,6 +148,15 @@ def raise_for_status(status, headers, text, *, name, secrets=()):
         raise SourceError(f"{name}: unexpected redirect (HTTP {status})", status=status)
 
 
+def get(url, *, headers, timeout, secrets=(), name="server", session=None):
+    """GET `url` within `timeout` overall and return (status, headers, text) of a 2xx answer.
+    Raise SourceError on anything else (no answer, 3xx, 4xx, 5xx, a body too large or too slow)."""
+    status, response_headers, text = request("GET", url, headers=headers, timeout=timeout, secrets=secrets, name=name,
+                                             session=session)
+    raise_for_status(status, response_headers, text, name=name, secrets=secrets)
+    return status, response_headers, text
+
+
 def get_json(url, *, headers, timeout, secrets=(), name="server", session=None):
     """GET `url` and return (status, headers, parsed JSON). Raise SourceError on anything else."""
     return send_json("GET", url, headers=headers, timeout=timeout, secrets=secrets, name=name, session=session)

@@ -12,7 +12,8 @@ import sys
 
 from spillover import __version__, paths
 from spillover.errors import SpilloverError, UsageError
-from spillover.publish import atomic_write, fish_quote, sh_quote
+from spillover.fsutil import atomic_write
+from spillover.publishers.env_files import fish_quote, sh_quote
 
 PIECES = ("schedule", "direnv", "shell", "statusline")  # what `all` does (cron is one schedule)
 SHELLS = ("bash", "zsh", "fish")
@@ -36,29 +37,30 @@ PREVIOUS_STATUSLINE = "statusline-previous.json"
 # --- entry points (cli.cmd_install / cmd_uninstall) -------------------------------------------
 
 
-def install(args):
+def install(what="all", dry_run=False, shell=None):
+    """Install one piece (schedule, cron, direnv, shell, statusline) or all; `shell` picks the rc file."""
     from spillover import schedule
 
-    return _each(args, {"schedule": schedule.install_schedule, "cron": install_cron, "direnv": install_direnv,
-                        "shell": install_shell, "statusline": install_statusline})
+    return _each(what, dry_run, shell, {"schedule": schedule.install_schedule, "cron": install_cron, "direnv": install_direnv,
+                                        "shell": install_shell, "statusline": install_statusline})
 
 
-def uninstall(args):
+def uninstall(what="all", dry_run=False, shell=None):
     from spillover import schedule
 
-    return _each(args, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron, "direnv": uninstall_direnv,
-                        "shell": uninstall_shell, "statusline": uninstall_statusline})
+    return _each(what, dry_run, shell, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron,
+                                        "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline})
 
 
-def _each(args, actions):
-    what = PIECES if args.what == "all" else (args.what,)
+def _each(what, dry_run, shell, actions):
+    what = PIECES if what == "all" else (what,)
     if len(what) == 1:
-        actions[what[0]](args)  # errors go to cli.main: one line, the right exit code
+        actions[what[0]](dry_run, shell)  # errors go to cli.main: one line, the right exit code
         return 0
     failed = False
     for piece in what:
         try:
-            actions[piece](args)
+            actions[piece](dry_run, shell)
         except SpilloverError as exc:
             print(f"{piece}: ✖ {exc}", file=sys.stderr)
             failed = True
@@ -248,16 +250,16 @@ def _write_crontab(lines):
         raise SpilloverError(f"`crontab -` refused the new crontab: {proc.stderr.strip()}")
 
 
-def install_cron(args):
+def install_cron(dry_run, shell=None, via_schedule=False):
     line = cron_line()
     lines = read_crontab().splitlines()
     ours = [i for i, text in enumerate(lines) if CRON_MARKER in text]
     if len(ours) == 1 and lines[ours[0]] == line:
         _say("cron", f"already installed, unchanged: {line}")
-        _cron_recorded(args)
+        _cron_recorded(dry_run, via_schedule)
         return
     verb = "update the spillover line in" if ours else "add to"
-    if args.dry_run:
+    if dry_run:
         _say("cron", f"would {verb} your crontab: {line}")
         return
     if ours:
@@ -265,32 +267,32 @@ def install_cron(args):
         lines = [text for i, text in enumerate(lines) if i not in ours[1:]]
     else:
         lines.append(line)
-    from spillover.publish import ensure_state_dir
+    from spillover.fsutil import ensure_state_dir
 
     ensure_state_dir()  # the line appends to a log in it
     _write_crontab(lines)
     _say("cron", f"{'updated' if ours else 'added'} the tick, every minute: {line}")
-    _cron_recorded(args)
+    _cron_recorded(dry_run, via_schedule)
 
 
-def _cron_recorded(args):
+def _cron_recorded(dry_run, via_schedule):
     from spillover import schedule
 
-    if getattr(args, "via_schedule", False):
+    if via_schedule:
         return  # `install schedule` records its own choice and has checked the daemon
-    if not args.dry_run:
+    if not dry_run:
         schedule.record("cron")
     if not cron_daemon_running():
         _say("cron", f"⚠ {NO_CRON_DAEMON}")
 
 
-def uninstall_cron(args):
+def uninstall_cron(dry_run, shell=None):
     lines = read_crontab().splitlines()
     kept = [text for text in lines if CRON_MARKER not in text]
     if len(kept) == len(lines):
         _say("cron", "no spillover line in your crontab, nothing to remove")
         return
-    if args.dry_run:
+    if dry_run:
         _say("cron", f"would remove {len(lines) - len(kept)} spillover line(s) from your crontab")
         return
     _write_crontab(kept)
@@ -309,24 +311,24 @@ def direnv_text():
         return DIRENV_HEADER + handle.read()
 
 
-def install_direnv(args):
+def install_direnv(dry_run, shell=None):
     path = paths.direnv_lib()
     text, current = direnv_text(), _read(path)
     hint = "add `use spillover` to a project's .envrc, then `direnv allow`"
     if current == text:
         _say("direnv", f"{_tilde(path)} is up to date, unchanged ({hint})")
-        _private_lib_dir(path, args)
+        _private_lib_dir(path, dry_run)
         return
     verb = "update" if current is not None else "write"
-    if args.dry_run:
+    if dry_run:
         _say("direnv", f"would {verb} {_tilde(path)}")
         return
     _write(path, text)
     _say("direnv", f"{'updated' if current is not None else 'wrote'} {_tilde(path)} ({hint})")
-    _private_lib_dir(path, args)
+    _private_lib_dir(path, dry_run)
 
 
-def _private_lib_dir(path, args):
+def _private_lib_dir(path, dry_run):
     """direnv sources every file in its lib dir: one that others can write runs their code as you.
     A dir of yours loses its group/world write bits (one left by an install under umask 000)."""
     lib = os.path.dirname(os.path.realpath(path))
@@ -337,14 +339,14 @@ def _private_lib_dir(path, args):
     if info.st_uid != os.getuid() or not info.st_mode & 0o022:
         return
     old, new = info.st_mode & 0o7777, info.st_mode & 0o7755
-    if args.dry_run:
+    if dry_run:
         _say("direnv", f"would make {_tilde(lib)} mode {new:o}: others can write it (mode {old:o})")
         return
     os.chmod(lib, new)
     _say("direnv", f"made {_tilde(lib)} mode {new:o}: others could write it (mode {old:o})")
 
 
-def uninstall_direnv(args):
+def uninstall_direnv(dry_run, shell=None):
     path = paths.direnv_lib()
     current = _read(path)
     if current is None:
@@ -353,7 +355,7 @@ def uninstall_direnv(args):
     if DIRENV_MARKER not in current.split("\n", 1)[0]:
         _say("direnv", f"{_tilde(path)} was not written by spillover, left alone")
         return
-    if args.dry_run:
+    if dry_run:
         _say("direnv", f"would remove {_tilde(path)}")
         return
     os.unlink(path)
@@ -380,17 +382,17 @@ def hook_line(shell):
     return f'eval "$({_sh_command("hook", shell)})"'
 
 
-def pick_shell(args):
-    if getattr(args, "shell", None):
-        return args.shell
+def pick_shell(shell=None):
+    if shell:
+        return shell
     name = os.path.basename(os.environ.get("SHELL", ""))
     if name in SHELLS:
         return name
     raise UsageError(f"cannot tell your shell from $SHELL={os.environ.get('SHELL', '')!r}: pass --shell bash, zsh or fish")
 
 
-def install_shell(args):
-    shell = pick_shell(args)
+def install_shell(dry_run, shell=None):
+    shell = pick_shell(shell)
     path, line = rc_file(shell), hook_line(shell)
     text = _read(path)
     lines = (text or "").splitlines()
@@ -399,7 +401,7 @@ def install_shell(args):
         if at + 1 < len(lines) and lines[at + 1] == line:
             _say("shell", f"{_tilde(path)} already has the {shell} hook, unchanged")
             return
-        if args.dry_run:
+        if dry_run:
             _say("shell", f"would update the hook line in {_tilde(path)}: {line}")
             return
         if at + 1 < len(lines) and _is_hook_line(lines[at + 1]):
@@ -409,7 +411,7 @@ def install_shell(args):
         _write(path, "\n".join(lines) + "\n")
         _say("shell", f"updated the {shell} hook in {_tilde(path)}: {line}")
         return
-    if args.dry_run:
+    if dry_run:
         _say("shell", f"would append to {_tilde(path)}: {line}")
         return
     prefix = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
@@ -417,9 +419,9 @@ def install_shell(args):
     _say("shell", f"appended the {shell} hook to {_tilde(path)} (new shells pick up the route at each prompt): {line}")
 
 
-def uninstall_shell(args):
+def uninstall_shell(dry_run, shell=None):
     # Without --shell, clean every rc file: the hook may have been installed under another $SHELL.
-    shells = (args.shell,) if getattr(args, "shell", None) else SHELLS
+    shells = (shell,) if shell else SHELLS
     found = False
     for shell in shells:
         path = rc_file(shell)
@@ -432,7 +434,7 @@ def uninstall_shell(args):
         end = at + 2 if at + 1 < len(lines) and _is_hook_line(lines[at + 1]) else at + 1
         if at > 0 and lines[at - 1] == "" and text.endswith("\n"):
             at -= 1  # the blank line install added before the marker
-        if args.dry_run:
+        if dry_run:
             _say("shell", f"would remove the hook from {_tilde(path)}")
             continue
         kept = lines[:at] + lines[end:]
@@ -478,7 +480,7 @@ def _dump(data):
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def install_statusline(args):
+def install_statusline(dry_run, shell=None):
     path = settings_path()
     settings = _load_settings(path)
     ours = {"type": "command", "command": _sh_command("statusline")}
@@ -487,7 +489,7 @@ def install_statusline(args):
         _say("statusline", f"{_tilde(path)} already runs `spillover statusline`, unchanged")
         return
     save_previous = current is not None and not is_ours(current)
-    if args.dry_run:
+    if dry_run:
         extra = f" (saving your current one to {_tilde(previous_statusline_path())})" if save_previous else ""
         _say("statusline", f"would set statusLine in {_tilde(path)} to `{ours['command']}`{extra}")
         return
@@ -501,7 +503,7 @@ def install_statusline(args):
     _say("statusline", f"set statusLine in {_tilde(path)} to `{ours['command']}` (records the plan's quota on every render)")
 
 
-def uninstall_statusline(args):
+def uninstall_statusline(dry_run, shell=None):
     path = settings_path()
     settings = _load_settings(path)
     current = settings.get("statusLine")
@@ -516,7 +518,7 @@ def uninstall_statusline(args):
         previous = None
     except (OSError, ValueError):
         raise SpilloverError(f"{previous_path} is damaged; fix or delete it, nothing was changed") from None
-    if args.dry_run:
+    if dry_run:
         what = "restore your previous statusLine" if previous else "remove the statusLine key"
         _say("statusline", f"would {what} in {_tilde(path)}")
         return

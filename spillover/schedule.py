@@ -17,7 +17,7 @@ from spillover import paths
 from spillover.errors import SpilloverError
 from spillover.install import (CRON_MARKER, _makedirs, _read, _say, _tilde, install_cron, read_crontab, spillover_command,
                                tick_environment, uninstall_cron)
-from spillover.publish import atomic_write, ensure_state_dir
+from spillover.fsutil import atomic_write, ensure_state_dir
 
 PERIOD = 60  # seconds between ticks, whatever the scheduler
 CHOSEN = "scheduler"  # in the state dir: the scheduler `install` set up, for `doctor`
@@ -99,27 +99,27 @@ def detect():
 # --- install schedule --------------------------------------------------------------------------
 
 
-def install_schedule(args):
+def install_schedule(dry_run, shell=None):
     name, why = detect()
-    if args.dry_run:
+    if dry_run:
         _say("schedule", f"would run the tick every minute with {why}")
-        INSTALL[name](args)
+        INSTALL[name](dry_run, shell)
         return
     _say("schedule", f"runs the tick every minute with {why}")
-    INSTALL[name](args)
+    INSTALL[name](dry_run, shell)
     record(name)
     for other in NAMES:  # an earlier install may have used another one: one scheduler only
         if other != name and INSTALLED[other]():
-            UNINSTALL[other](args)
+            UNINSTALL[other](dry_run, shell)
 
 
-def uninstall_schedule(args):
+def uninstall_schedule(dry_run, shell=None):
     found = False
     for name in NAMES:
         if INSTALLED[name]():
             found = True
-            UNINSTALL[name](args)
-    if not args.dry_run:
+            UNINSTALL[name](dry_run, shell)
+    if not dry_run:
         forget()
     if not found:
         _say("schedule", "no spillover cron line, systemd timer or launchd agent, nothing to remove")
@@ -137,9 +137,8 @@ def cron_installed():
         return False
 
 
-def _install_cron(args):
-    args.via_schedule = True
-    install_cron(args)
+def _install_cron(dry_run, shell=None):
+    install_cron(dry_run, shell, via_schedule=True)
 
 
 # --- systemd -----------------------------------------------------------------------------------
@@ -183,11 +182,11 @@ def _systemctl(*argv):
         raise SpilloverError(f"`systemctl --user {' '.join(argv)}` failed: {out or f'exit status {code}'}")
 
 
-def install_systemd(args):
+def install_systemd(dry_run, shell=None):
     wanted = {SERVICE: service_text(), TIMER: timer_text()}
     changed = [name for name, text in wanted.items() if _read(os.path.join(systemd_dir(), name)) != text]
     where = _tilde(systemd_dir())
-    if args.dry_run:
+    if dry_run:
         _say("systemd", f"would write {', '.join(changed)} in {where} and enable spillover.timer" if changed
              else f"{SERVICE} and {TIMER} in {where} are up to date (would enable spillover.timer)")
         return
@@ -228,9 +227,9 @@ def lingering():
     return {"yes": True, "no": False}.get(value)
 
 
-def uninstall_systemd(args):
+def uninstall_systemd(dry_run, shell=None):
     where = _tilde(systemd_dir())
-    if args.dry_run:
+    if dry_run:
         _say("systemd", f"would disable spillover.timer and remove {SERVICE}, {TIMER} from {where}")
         return
     _run("systemctl", "--user", "disable", "--now", TIMER)  # best effort: the session may be gone
@@ -270,10 +269,10 @@ def _domain():
     return f"gui/{os.getuid()}"
 
 
-def install_launchd(args):
+def install_launchd(dry_run, shell=None):
     path, text = plist_path(), plist_text()
     same = _read(path) == text
-    if args.dry_run:
+    if dry_run:
         _say("launchd", f"{_tilde(path)} is up to date" if same else f"would write {_tilde(path)} and load it")
         return
     ensure_state_dir()
@@ -286,9 +285,9 @@ def install_launchd(args):
     _say("launchd", f"{'unchanged' if same else 'wrote'} {_tilde(path)}, loaded as {LABEL}, every {PERIOD}s{note}")
 
 
-def uninstall_launchd(args):
+def uninstall_launchd(dry_run, shell=None):
     path = plist_path()
-    if args.dry_run:
+    if dry_run:
         _say("launchd", f"would unload {LABEL} and remove {_tilde(path)}")
         return
     _run("launchctl", "bootout", f"{_domain()}/{LABEL}")
@@ -298,8 +297,8 @@ def uninstall_launchd(args):
     _say("launchd", f"unloaded {LABEL} and removed {_tilde(path)}")
 
 
-def _uninstall_cron(args):
-    uninstall_cron(args)
+def _uninstall_cron(dry_run, shell=None):
+    uninstall_cron(dry_run, shell)
 
 
 INSTALL = {"systemd": install_systemd, "launchd": install_launchd, "cron": _install_cron}

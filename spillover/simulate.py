@@ -102,7 +102,7 @@ def account(trace, decisions, end):
         while route_index + 1 < len(decisions) and decisions[route_index + 1][0] <= a:
             route_index += 1
         route = decisions[route_index][1]
-        if route in policy.TARGETS:
+        if route not in policy.NOT_SPILLED:
             spilled += b - a
         elif at_wall(truth, a):
             wall += b - a
@@ -140,37 +140,38 @@ def print_report(report, out):
             w(f"  {_clock(e['at'])}  {e['from']} → {e['to']}{pct}: {e['reason']}\n")
 
 
-def run(args, out=None):
+def run(trace=None, from_history=False, threshold=None, resume=None, lead=None, cost_per_hour=10.0, step=60.0,
+        as_json=False, out=None):
     out = out or sys.stdout
-    if args.from_history:
-        if args.trace:
+    if from_history:
+        if trace:
             raise UsageError("give a TRACE file or --from-history, not both")
         path = paths.state_path(paths.SAMPLES_JSONL)
-    elif args.trace:
-        path = args.trace
+    elif trace:
+        path = trace
     else:
         raise UsageError("give a TRACE file (JSONL samples) or --from-history")
-    if args.step <= 0:
+    if step <= 0:
         raise UsageError("--step must be a positive number of seconds")
-    if args.cost_per_hour < 0:
+    if cost_per_hour < 0:
         raise UsageError("--cost-per-hour must be 0 or more")
     cfg = config.load()
     pol = policy.Policy.from_config(cfg)
     overrides = {}
-    if args.threshold is not None:
-        overrides["threshold"] = config._percent("--threshold", format(args.threshold, "g"))
-    if args.resume is not None:
-        overrides["resume"] = config._percent("--resume", format(args.resume, "g"))
-    if args.lead is not None:
-        if args.lead < 0:
+    if threshold is not None:
+        overrides["threshold"] = config._percent("--threshold", format(threshold, "g"))
+    if resume is not None:
+        overrides["resume"] = config._percent("--resume", format(resume, "g"))
+    if lead is not None:
+        if lead < 0:
             raise UsageError("--lead must be 0 or more minutes")
-        overrides["lead_seconds"] = args.lead * 60
+        overrides["lead_seconds"] = lead * 60
     pol = replace(pol, **overrides)
     if pol.resume >= pol.threshold:
         raise UsageError(f"resume {pol.resume:g}% must be under threshold {pol.threshold:g}%")
-    report = replay(load_trace(path), pol, args.step, args.cost_per_hour)
+    report = replay(load_trace(path), pol, step, cost_per_hour)
     report["trace"] = path
-    if args.json:
+    if as_json:
         out.write(json.dumps(report, indent=1, sort_keys=True) + "\n")
     else:
         print_report(report, out)

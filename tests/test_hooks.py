@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from spillover import config, paths, publish, shellhooks, targets
+from spillover import config, fsutil, paths, shellhooks, targets
+from spillover.publishers import env_files as publish
 from tests.conftest import OR_KEY
 
 MANAGED = targets.MANAGED
@@ -55,7 +56,7 @@ def expected_env(route, reason, pin=""):
 
 
 def flips(sandbox):
-    return publish.read_jsonl(str(sandbox.state_dir / "history.jsonl"))
+    return fsutil.read_jsonl(str(sandbox.state_dir / "history.jsonl"))
 
 
 def parse_dumps(stdout):
@@ -305,7 +306,8 @@ def test_shipped_shell_files_lint_clean(name, checker):
 
 def test_fish_plan_route_keeps_the_users_universal_variables(sandbox):
     """`set -e` without a scope would erase a universal variable from every fish session, for good."""
-    from spillover import publish, targets
+    from spillover import targets
+    from spillover.publishers import env_files as publish
     from spillover.config import load
 
     sandbox.state_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -133,7 +132,7 @@ def test_launchd_agent_on_macos(sandbox, monkeypatch):
     monkeypatch.setenv("PATH", fake.env(sandbox)["PATH"])
     monkeypatch.setattr(sys, "platform", "darwin")
     monkeypatch.setattr(install, "console_script", lambda: "/Users/me/.local/bin/spillover")
-    schedule.install_schedule(SimpleNamespace(dry_run=False))
+    schedule.install_schedule(dry_run=False)
     import plistlib
 
     plist = sandbox.home / "Library/LaunchAgents/dev.spillover.tick.plist"
@@ -143,7 +142,7 @@ def test_launchd_agent_on_macos(sandbox, monkeypatch):
     assert data["StandardErrorPath"] == str(sandbox.state_dir / "tick.log")
     assert f"launchctl bootstrap gui/{os.getuid()} {plist}" in fake.calls()
     assert recorded(sandbox) == "launchd"
-    schedule.uninstall_schedule(SimpleNamespace(dry_run=False))
+    schedule.uninstall_schedule(dry_run=False)
     assert not plist.exists() and f"launchctl bootout gui/{os.getuid()}/dev.spillover.tick" in fake.calls()
 
 

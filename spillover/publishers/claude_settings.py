@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 
 from spillover.credential import helper_target
-from spillover.publish import atomic_write, ensure_state_dir
+from spillover.fsutil import atomic_write, ensure_state_dir
 from spillover.targets import MODEL_VARS, ROUTING_VARS
 
 FABLE_VAR = "ANTHROPIC_DEFAULT_FABLE_MODEL"
@@ -64,7 +64,7 @@ def helper_command(argv, target, *, config=None, state_dir=None):
     """The `apiKeyHelper` string: `argv` (the absolute spillover command) + `credential --target
     NAME`, with the config file and state dir pinned (the helper runs with the session's
     environment, which a project can shape)."""
-    from spillover.publish import sh_quote
+    from spillover.publishers.env_files import sh_quote
 
     words = [sh_quote(part) for part in argv] + ["credential", "--target", target]
     if config:

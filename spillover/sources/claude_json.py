@@ -9,6 +9,7 @@ when they are off; the key is missing when Claude Code never learned it.
 import os
 
 from spillover import jsonsafe, paths
+from spillover.sources.base import Source, SourceResult
 
 CLAUDE_JSON_MAX_BYTES = 64 << 20  # it keeps every project's history; tens of MiB at most
 
@@ -53,3 +54,19 @@ def extra_usage(cfg):
     else:
         info["reason"] = "Claude Code has not recorded whether usage credits are on"
     return info
+
+
+class ClaudeJsonSource(Source):
+    """Claude Code's cached extra-usage state; always read (it is one small local file)."""
+
+    name = "claude_json"
+    local = True
+
+    def enabled(self, cfg):
+        return True
+
+    def read(self, ctx):
+        return SourceResult([], None, {"extra_usage": extra_usage(ctx.cfg)})
+
+
+READER = ClaudeJsonSource()

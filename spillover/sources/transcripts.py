@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from spillover import jsonsafe, paths, publish
+from spillover import fsutil, jsonsafe, paths
+from spillover.sources.base import Source, SourceRecord, SourceResult
 from spillover.policy import Sample
 from spillover.times import parse_time
 
@@ -313,7 +314,7 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
     """New wall hits since the last scan, plus the walls still current from earlier scans.
     `save=False` (tick --dry-run) leaves the remembered offsets as they were."""
     offsets_path = os.path.join(state_dir, paths.TRANSCRIPT_OFFSETS)
-    saved = publish.read_json(offsets_path, default=None)
+    saved = fsutil.read_json(offsets_path, default=None)
     if not isinstance(saved, dict) or saved.get("version") != OFFSETS_VERSION:
         saved = {}
     old_files = saved.get("files") if isinstance(saved.get("files"), dict) else {}
@@ -369,5 +370,21 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
         result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True))
     result.samples.sort(key=lambda s: s.observed_at)
     if save:
-        publish.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
+        fsutil.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
     return result
+
+
+class TranscriptsSource(Source):
+    """Wall hits Claude Code wrote into its session transcripts, read incrementally."""
+
+    name = "transcripts"
+    local = True
+
+    def read(self, ctx):
+        result = scan(ctx.cfg.claude_dirs, ctx.state_dir, ctx.now, ctx.spill_intervals, save=not ctx.dry_run)
+        record = SourceRecord(ok=not result.problems, error="; ".join(result.problems) or None, last_attempt_at=ctx.now,
+                              extra={"last_activity": result.last_activity, "walls": len(result.samples)})
+        return SourceResult(result.samples, record, {"last_activity": result.last_activity})
+
+
+READER = TranscriptsSource()

@@ -260,7 +260,7 @@ FIVE_HOUR_WALL = {"2.1.197": "You've hit your session limit · resets ", "2.1.33
 
 
 def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_path, claude_version):
-    from spillover import tick
+    from spillover.state import spill_intervals
     from spillover.sources import transcripts
 
     fake = e2e.anthropic
@@ -286,7 +286,7 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     cfg = config_mod.load(environ=e2e.env)
     scratch = tmp_path / "scan-state"
     scratch.mkdir()
-    found = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), tick.spill_intervals(str(e2e.state_dir)))
+    found = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), spill_intervals(str(e2e.state_dir)))
     walls = [s for s in found.samples if s.wall]
     assert [s.bucket for s in walls] == ["five_hour"], f"the transcript signal missed the wall: {found}"
     # The client shows the reset to the minute, in local time; spillover reads it back.
@@ -304,7 +304,7 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     proc = direnv_exec(e2e, *CLIENT_ARGS)
     assert proc.returncode == 1 and fake.messages()[0]["path"] == "/api/v1/messages"
     assert "Claude AI usage limit reached|" in result_of(proc.stdout)["result"]
-    later = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), tick.spill_intervals(str(e2e.state_dir)))
+    later = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), spill_intervals(str(e2e.state_dir)))
     assert [s for s in later.samples if s.wall and s.bucket != "five_hour"] == [], later
     assert len([s for s in later.samples if s.wall]) == 1
 
