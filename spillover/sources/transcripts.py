@@ -320,16 +320,17 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
     old_files = saved.get("files") if isinstance(saved.get("files"), dict) else {}
     # One wall per bucket and reset: retries and subagent transcripts repeat the same hit; the
     # newest record of it is kept (newest sample wins when merging).
-    walls = {}  # (bucket, reset minute) -> (observed_at, resets_at)
+    walls = {}  # (bucket, reset minute, account) -> (observed_at, resets_at)
 
-    def keep(bucket, written, resets_at):
-        key = (bucket, None if resets_at is None else round(resets_at / 60))
+    def keep(bucket, written, resets_at, account=None):
+        key = (bucket, None if resets_at is None else round(resets_at / 60), account)
         if key not in walls or walls[key][0] < written:
             walls[key] = (written, resets_at)
 
     for entry in saved.get("walls") or ():
-        if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[1], (int, float)):
+        if isinstance(entry, list) and len(entry) in (3, 4) and isinstance(entry[1], (int, float)):
             keep(*entry)
+    account = None
     result = ScanResult()
     files = {}
 
@@ -343,9 +344,11 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
             return
         if _in_spill(wall[1], spilled_intervals):
             return  # hit while on a spill target: that target's trouble, not the plan's
-        keep(*wall)
+        keep(*wall, account)
 
+    dirs = {os.path.realpath(os.path.join(d, "projects")): paths.account(d) for d in claude_dirs}
     for root in roots(claude_dirs):
+        account = dirs.get(os.path.realpath(root), paths.account(claude_dirs[0]) if claude_dirs else None)
         for path, st in transcript_files(root):
             result.last_activity = max(result.last_activity or 0, st.st_mtime)
             old = old_files.get(path)
@@ -362,12 +365,12 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
             files[path] = {"ino": st.st_ino, "offset": offset}
 
     kept = []
-    for (bucket, _), (written, resets_at) in walls.items():
+    for (bucket, _, account), (written, resets_at) in walls.items():
         until = resets_at if resets_at is not None else written + ASSUMED_RESET.get(bucket, WEEK)
         if until <= now or _in_spill(written, spilled_intervals):
             continue
-        kept.append([bucket, written, resets_at])
-        result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True))
+        kept.append([bucket, written, resets_at, account])
+        result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True, account=account))
     result.samples.sort(key=lambda s: s.observed_at)
     if save:
         fsutil.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
