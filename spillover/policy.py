@@ -485,6 +485,7 @@ def decide(prev, signals, policy, now):
                 shifts.append(shift)
     shifted = {s["bucket"] for s in shifts}
     blocking = [b for b in weekly_walls if b not in shifted]
+    details["weekly_walls"] = blocking
     if blocking:
         walls = ", ".join(_weekly_hint(b, signals.buckets[b]) for b in blocking)
         setting = "SPILLOVER_WEEKLY" if blocking[0] == SEVEN_DAY else "SPILLOVER_MODEL_WALL"

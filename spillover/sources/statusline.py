@@ -130,6 +130,9 @@ def render(state, found, now):
     if isinstance(route, str) and route:
         pin = state.get("pin")
         head = route + (" (pinned)" if isinstance(pin, dict) and pin.get("honoured") else "")
+        shift = (state.get("details") or {}).get("downshift_text") if route == "plan" else None
+        if isinstance(shift, str) and shift:
+            head += f" ↓{shift}"
         if state.get("status") == "spilled":
             left = _budget(state, route)
             if left is not None:
