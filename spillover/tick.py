@@ -181,7 +181,10 @@ def blindness(enabled, records, merged):
     failing = [r.name for r in enabled if (records.get(r.name) or {}).get("ok") is False]
     if len(failing) == len(enabled):
         return "every enabled source is failing: " + "; ".join(f"{n}: {(records.get(n) or {}).get('error')}" for n in failing)
-    if not merged and not any(isinstance((records.get(r.name) or {}).get("last_reading_at"), (int, float)) for r in enabled):
+    # A transcript scan that read Claude Code's transcripts and found no wall is a reading too.
+    watching = any((records.get(r.name) or {}).get("ok") and (records.get(r.name) or {}).get("last_activity") for r in enabled)
+    if not merged and not watching and not any(isinstance((records.get(r.name) or {}).get("last_reading_at"), (int, float))
+                                               for r in enabled):
         return "no source has produced a reading yet (" + ", ".join(r.name for r in enabled) + ")"
     return None
 

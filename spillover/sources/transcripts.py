@@ -144,25 +144,34 @@ def resolve_reset(match, written_at, tz=None):
     base = datetime.fromtimestamp(written_at, zone) if zone else datetime.fromtimestamp(written_at).astimezone()
 
     def at(day):
-        naive = datetime(day.year, day.month, day.day, hour, minute)
-        return naive.replace(tzinfo=zone) if zone else naive.astimezone()
+        """The instants of that wall-clock time on `day`, earliest first: two on a fall-back day
+        (fold 0 and fold 1), compared as instants (aware datetimes of one zone compare as wall
+        times, which would push a reset in the repeated hour a day late)."""
+        out = []
+        for fold in (0, 1):
+            naive = datetime(day.year, day.month, day.day, hour, minute, fold=fold)
+            moment = naive.replace(tzinfo=zone) if zone else naive.astimezone()
+            if all(abs(moment.timestamp() - o.timestamp()) > 1 for o in out):
+                out.append(moment)
+        return sorted(out, key=lambda m: m.timestamp())
 
     month, weekday = match.group("month"), match.group("weekday")
     if month:
         number = MONTHS[month[:3].lower()]
         for year in (base.year, base.year + 1):
             try:
-                candidate = at(datetime(year, number, int(match.group("day"))))
+                candidates = at(datetime(year, number, int(match.group("day"))))
             except ValueError:
                 return None
-            if candidate > base - timedelta(days=1):
-                return candidate.timestamp()
+            for candidate in candidates:
+                if candidate.timestamp() > written_at - 86400:
+                    return candidate.timestamp()
         return None
     day = base
     for _ in range(8):
-        candidate = at(day)
-        if candidate > base and (weekday is None or candidate.weekday() == WEEKDAYS[weekday[:3].lower()]):
-            return candidate.timestamp()
+        for candidate in at(day):
+            if candidate.timestamp() > written_at and (weekday is None or candidate.weekday() == WEEKDAYS[weekday[:3].lower()]):
+                return candidate.timestamp()
         day = day + timedelta(days=1)
     return None
 
