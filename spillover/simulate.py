@@ -4,8 +4,9 @@ The trace is samples.jsonl's shape (what the statusline and the tick record). A 
 steps every `--step` seconds; at each step the decision sees only the samples observed by then
 (merged newest-wins, recent ones as forecast history), a healthy spill target, and the user's
 configuration overridden by the flags. The report tells how long the user would have sat on the
-plan at the wall, how long they would have been spilled, how often the route flipped, and what
-the spill would have cost at a flat $/hour.
+plan at the wall, how long they would have been spilled, how much of that came after the reset of
+the window that caused the spill (over-spill: time paid for while the plan had answered again),
+how often the route flipped, and what the spill would have cost at a flat $/hour.
 """
 
 import json
@@ -48,6 +49,7 @@ def replay(trace, pol, step, cost_per_hour):
     prev = Previous()
     merged, history = {}, []
     flips, decisions, index = [], [], 0
+    spill_reset = None  # the reset of the window whose wall caused the current spill
     now = start
     while now <= end:
         while index < len(trace) and trace[index].observed_at <= now:
@@ -61,15 +63,20 @@ def replay(trace, pol, step, cost_per_hour):
         signals = Signals(buckets=merged, history=by_bucket, targets=(TARGET,))
         decision = policy.decide(prev, signals, pol, now)
         flipped = decision.route != prev.route
+        if decision.route in policy.NOT_SPILLED:
+            spill_reset = None
+        elif prev.route in policy.NOT_SPILLED or spill_reset is None:
+            cause = merged.get(decision.hot_bucket) if decision.hot_bucket else None
+            spill_reset = None if cause is None else cause.resets_at
         if flipped:
             flips.append({"at": now, "from": prev.route, "to": decision.route, "reason": decision.reason,
                           "five_hour": None if merged.get("five_hour") is None else merged["five_hour"].percent})
         # What the tick stores in state.json and reads back as the previous decision.
         prev = Previous(decision.route, now if flipped else prev.since, decision.hot_bucket,
                         decision.reason if flipped else prev.reason)
-        decisions.append((now, decision.route))
+        decisions.append((now, decision.route, spill_reset))
         now += step
-    wall, spilled, blocked = account(trace, decisions, end)
+    wall, spilled, blocked, over = account(trace, decisions, end)
     return {
         "trace_start": start,
         "trace_end": end,
@@ -80,6 +87,7 @@ def replay(trace, pol, step, cost_per_hour):
         "lead_minutes": pol.lead_seconds / 60,
         "minutes_at_wall_on_plan": round(wall / 60, 1),
         "minutes_spilled": round(spilled / 60, 1),
+        "minutes_spilled_after_reset": round(over / 60, 1),
         "minutes_blocked": round(blocked / 60, 1),
         "flips": len(flips),
         "cost_per_hour": cost_per_hour,
@@ -89,11 +97,13 @@ def replay(trace, pol, step, cost_per_hour):
 
 
 def account(trace, decisions, end):
-    """Seconds (at the wall on the plan, spilled, blocked), on a timeline cut at every decision and
-    every reading: a route holds until the next decision, a reading until the next reading, so a
-    wall reached between two decisions counts from the reading that showed it."""
-    cuts = sorted({t for t, _ in decisions} | {s.observed_at for s in trace} | {end})
-    wall = spilled = blocked = 0.0
+    """Seconds (at the wall on the plan, spilled, blocked, spilled after the reset of the window that
+    caused the spill), on a timeline cut at every decision and every reading: a route holds until
+    the next decision, a reading until the next reading, so a wall reached between two decisions
+    counts from the reading that showed it."""
+    resets = {r for _, _, r in decisions if r is not None}
+    cuts = sorted({t for t, _, _ in decisions} | {s.observed_at for s in trace} | {end} | {r for r in resets if r < end})
+    wall = spilled = blocked = over = 0.0
     truth, index, route_index = {}, 0, 0
     for a, b in zip(cuts, cuts[1:]):
         while index < len(trace) and trace[index].observed_at <= a:
@@ -101,14 +111,16 @@ def account(trace, decisions, end):
             index += 1
         while route_index + 1 < len(decisions) and decisions[route_index + 1][0] <= a:
             route_index += 1
-        route = decisions[route_index][1]
+        _, route, spill_reset = decisions[route_index]
         if route not in policy.NOT_SPILLED:
             spilled += b - a
+            if spill_reset is not None and a >= spill_reset:
+                over += b - a
         elif at_wall(truth, a):
             wall += b - a
         if route == "blocked":
             blocked += b - a
-    return wall, spilled, blocked
+    return wall, spilled, blocked, over
 
 
 def _clock(epoch):
@@ -126,6 +138,7 @@ def print_report(report, out):
     rows = (
         ("on the plan at the wall", f"{report['minutes_at_wall_on_plan']:g} min"),
         ("spilled", f"{report['minutes_spilled']:g} min"),
+        ("over-spill after reset", f"{report['minutes_spilled_after_reset']:g} min"),
         ("blocked", f"{report['minutes_blocked']:g} min"),
         ("flips", str(report["flips"])),
         ("spill cost estimate", f"${report['spill_cost_usd']:.2f} (at ${report['cost_per_hour']:g}/h)"),

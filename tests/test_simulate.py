@@ -76,13 +76,14 @@ def test_cli_text_and_json(sandbox, tmp_path):
     assert "threshold 95%, resume 50%, lead 5 min" in out
     assert "on the plan at the wall  0 min" in out
     assert "flips                    2" in out
+    assert "over-spill after reset   0 min" in out  # the oauth-confirmed return came on the reset
     assert "spill cost estimate" in out and "(at $12/h)" in out
     assert "plan → openrouter at five_hour" in out and "openrouter → plan" in out
     proc = sandbox.run("simulate", str(path), "--json", "--threshold", "0.9", "--resume", "40", "--step", "120")
     report = json.loads(proc.stdout)
     assert report["threshold"] == 90.0 and report["resume"] == 40.0 and report["step_seconds"] == 120.0
     assert report["lead_minutes"] == 5.0  # the default SPILLOVER_LEAD_MINUTES
-    assert set(report) >= {"minutes_at_wall_on_plan", "minutes_spilled", "flips", "spill_cost_usd", "events"}
+    assert set(report) >= {"minutes_at_wall_on_plan", "minutes_spilled", "minutes_spilled_after_reset", "flips", "spill_cost_usd", "events"}
 
 
 def test_cli_uses_the_users_config(sandbox, tmp_path):
