@@ -200,7 +200,8 @@ def parse_usage(data, observed_at, source="oauth", previous=None, account=None):
         if pct is None:
             problems.append(f"{bucket}.utilization={value!r} is not a number")
             continue
-        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets), account=account))
+        # At 100% the usage endpoint reports a wall: it holds until its reset (policy.merge).
+        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets), wall=pct >= 100.0, account=account))
     if not samples:
         if problems:
             raise SourceError("usage endpoint: " + "; ".join(problems))
