@@ -19,6 +19,8 @@ from spillover.errors import UsageError
 from spillover.policy import Previous, Signals, TargetHealth
 
 TARGET = TargetHealth("openrouter", True, "simulated")
+CONFIRMING = ("oauth", "command")  # the sources that read the plan while spilled (can_confirm_reset)
+CONFIRM_RECENT = 35 * 60  # as the tick: within 3 poll intervals (10 min) + 5 min
 
 
 def load_trace(path):
@@ -47,20 +49,26 @@ def replay(trace, pol, step, cost_per_hour):
     """Walk the simulated clock over the trace. Returns the report dict."""
     start, end = trace[0].observed_at, trace[-1].observed_at
     prev = Previous()
-    merged, history = {}, []
+    merged, history, seen = {}, [], []
     flips, decisions, index = [], [], 0
     spill_reset = None  # the reset of the window whose wall caused the current spill
     now = start
     while now <= end:
         while index < len(trace) and trace[index].observed_at <= now:
             history.append(trace[index])
+            seen.append(trace[index])
             index += 1
+        seen = [s for s in seen if now - s.observed_at <= CONFIRM_RECENT]
         history = [s for s in history if now - s.observed_at <= policy.HISTORY_WINDOW]
         merged = policy.merge(list(merged.values()) + history)
         by_bucket = {}
         for s in history:
             by_bucket.setdefault(s.bucket, []).append(s)
-        signals = Signals(buckets=merged, history=by_bucket, targets=(TARGET,))
+        # The sources that could confirm a reset at this moment: those that read the plan while
+        # spilled (the usage endpoint, a meter) and produced a reading recently in the trace.
+        recent = CONFIRM_RECENT
+        confirmers = tuple(sorted({s.source for s in seen if s.source in CONFIRMING and now - s.observed_at <= recent}))
+        signals = Signals(buckets=merged, history=by_bucket, targets=(TARGET,), confirmers=confirmers)
         decision = policy.decide(prev, signals, pol, now)
         flipped = decision.route != prev.route
         if decision.route in policy.NOT_SPILLED:

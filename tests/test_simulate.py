@@ -130,3 +130,20 @@ def test_replay_uses_the_real_decision(tmp_path, monkeypatch):
     prev, signals, pol, now = calls[-1]
     assert [t.name for t in signals.targets] == ["openrouter"] and signals.targets[0].healthy
     assert all(s.observed_at <= now for s in signals.history["five_hour"])  # never a sample from the future
+
+
+@pytest.mark.parametrize("name,over", [("afternoon", 1.0), ("afternoon-no-oauth", 2.0)])
+def test_over_spill_on_the_readme_sample_traces(sandbox, name, over):
+    """The README's tuning section shows this command's real output."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = sandbox.run("simulate", str(root / "tests" / "fixtures" / "simulate" / f"{name}.jsonl"), env={"TZ": "UTC"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"over-spill after reset   {over:g} min" in proc.stdout
+    assert proc.stdout.rstrip("\n") in (root / "README.md").read_text()
+    # Over-spill is what a reset that nothing confirms would cost without the reset rule.
+    trace = simulate.load_trace(str(root / "tests" / "fixtures" / "simulate" / f"{name}.jsonl"))
+    report = simulate.replay(trace, Policy(), 60, 10.0)
+    assert report["minutes_spilled_after_reset"] == over
+    assert 0 < report["minutes_spilled_after_reset"] < report["minutes_spilled"]
