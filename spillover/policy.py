@@ -174,6 +174,9 @@ class Signals:
     # Names of the working sources (a reading recently) that can read the plan while spilled, so
     # can confirm a reset. None: not known, Policy.confirm_resets says.
     confirmers: tuple | None = None
+    # A transcript shows a real answer from the plan at this time (outside any spill): walls of the
+    # all-model buckets written before it are over (per-model walls are not: another model answered).
+    plan_answered_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -404,6 +407,12 @@ def _leave_spill(watch, sample, state, why, signals, policy, now, since):
 
 def decide(prev, signals, policy, now):
     """The route for `now`. Stale or missing data never flips the route by itself."""
+    answered = signals.plan_answered_at
+    if answered is not None:
+        kept = {b: s for b, s in signals.buckets.items()
+                if not (s.wall and not is_model_bucket(b) and s.observed_at < answered <= now)}
+        if len(kept) != len(signals.buckets):
+            signals = replace(signals, buckets=kept)
     names = list(BUCKETS) + sorted(b for b in signals.buckets if is_model_bucket(b) and b not in BUCKETS)
     states, forecasts = {}, {}
     for bucket in names:

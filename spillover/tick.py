@@ -95,7 +95,7 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
         problems.append(STORED_KEY_PROBLEM.format(path=extra.get("path")))
 
     signals = policy.Signals(buckets=merged, history=history, targets=health, extra_usage_on=extra.get("enabled"), pin=pin,
-                             confirmers=confirmers(enabled, records, cfg, now))
+                             confirmers=confirmers(enabled, records, cfg, now), plan_answered_at=info.get("plan_answered_at"))
     decision = policy.decide(prev, signals, policy.Policy.from_config(cfg), now)
     other = {}
     for s in others + network_others:

@@ -339,3 +339,33 @@ def test_dst_fall_back_resolves_to_the_earliest_future_instant():
     before = datetime(2026, 3, 8, 6, 0, tzinfo=timezone.utc).timestamp()  # 1:00 EST
     _, reset = classify_wall("You've hit your 5-hour limit · resets 2:30am (America/New_York)", before)
     assert before < reset < before + 3 * H
+
+
+def test_proof_that_the_plan_answers_again_ends_an_all_model_wall_only():
+    wall = Sample("unknown", 100.0, R - 600, "transcript", R + H, wall=True)
+    fable = Sample("seven_day_fable", 100.0, R - 600, "transcript", R + 86400, wall=True)
+    blocked = Previous("blocked", R - 600, "unknown", "unknown 100%; no healthy target")
+    signals = Signals(buckets=merge([wall, fable]), targets=(OR_OK,), plan_answered_at=R - 60)
+    d = decide(blocked, signals, Policy(), R)
+    assert d.route == "plan" and d.details["downshift"][0]["bucket"] == "seven_day_fable"
+    # An answer older than the wall proves nothing.
+    d = decide(Previous("plan"), Signals(buckets=merge([wall]), targets=(OR_OK,), plan_answered_at=R - 900), Policy(), R)
+    assert d.route == "openrouter"
+
+
+def test_transcripts_report_a_real_answer_after_a_wall(tmp_path):
+    import json as _json
+
+    from spillover.sources.transcripts import answered_after
+
+    path = tmp_path / "s.jsonl"
+    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+    records = [
+        {"type": "assistant", "timestamp": iso(R - 900), "message": {"model": "claude-opus-4-8", "content": []}},
+        {"type": "assistant", "timestamp": iso(R - 600), "isApiErrorMessage": True, "message": {"model": "<synthetic>"}},
+        {"type": "assistant", "timestamp": iso(R - 60), "message": {"model": "claude-opus-4-8", "content": []}},
+    ]
+    path.write_text("".join(_json.dumps(r) + "\n" for r in records))
+    assert answered_after(str(path), R - 600, ()) == R - 60
+    assert answered_after(str(path), R - 600, [(R - 120, None)]) is None  # sent while spilled: not the plan
+    assert answered_after(str(path), R - 30, ()) is None

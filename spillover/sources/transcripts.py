@@ -253,6 +253,40 @@ class ScanResult:
     samples: list = field(default_factory=list)  # policy.Sample with wall=True, percent=100
     last_activity: float | None = None  # newest mtime of any transcript file
     problems: list = field(default_factory=list)
+    plan_answered_at: float | None = None  # newest real answer after the newest wall, outside any spill
+
+
+ANSWER_TAIL = 64 * 1024  # bytes of a transcript's end searched for a real answer after a wall
+
+
+def answered_after(path, after, spilled_intervals):
+    """Time of the newest real assistant answer (not a synthetic error record) in the end of
+    `path` written after `after` and outside every spill: proof that the plan answers again."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - ANSWER_TAIL))
+            tail = handle.read()
+    except OSError:
+        return None
+    for raw in reversed(tail.split(b"\n")):
+        if b'"assistant"' not in raw:
+            continue
+        try:
+            record = jsonsafe.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("type") != "assistant" or record.get("isApiErrorMessage") is True:
+            continue
+        message = record.get("message") if isinstance(record.get("message"), dict) else {}
+        if message.get("model") == "<synthetic>":
+            continue
+        written = record_time(record)
+        if written is None or written <= after:
+            return None  # the newest answer is older than the wall
+        if not _in_spill(written, spilled_intervals):
+            return written
+    return None
 
 
 def roots(claude_dirs):
@@ -380,6 +414,14 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
             continue
         kept.append([bucket, written, resets_at, account])
         result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True, account=account))
+    newest_wall = max((s.observed_at for s in result.samples), default=None)
+    if newest_wall is not None:
+        for root in roots(claude_dirs):
+            for path, st in transcript_files(root):
+                if st.st_mtime > newest_wall:
+                    at = answered_after(path, newest_wall, spilled_intervals)
+                    if at is not None and at <= now:
+                        result.plan_answered_at = max(result.plan_answered_at or 0, at)
     result.samples.sort(key=lambda s: s.observed_at)
     if save:
         fsutil.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
@@ -394,9 +436,11 @@ class TranscriptsSource(Source):
 
     def read(self, ctx):
         result = scan(ctx.cfg.claude_dirs, ctx.state_dir, ctx.now, ctx.spill_intervals, save=not ctx.dry_run)
+        answered = max(filter(None, (result.plan_answered_at, ctx.record.extra.get("plan_answered_at"))), default=None)
         record = SourceRecord(ok=not result.problems, error="; ".join(result.problems) or None, last_attempt_at=ctx.now,
-                              extra={"last_activity": result.last_activity, "walls": len(result.samples)})
-        return SourceResult(result.samples, record, {"last_activity": result.last_activity})
+                              extra={"last_activity": result.last_activity, "walls": len(result.samples),
+                                     "plan_answered_at": answered})
+        return SourceResult(result.samples, record, {"last_activity": result.last_activity, "plan_answered_at": answered})
 
 
 READER = TranscriptsSource()
