@@ -438,8 +438,9 @@ def compare(left_windows, right_windows, labels, style=Style()):
         line = _Line(style).add(" " * (label_w + 1))
         for k, ws in enumerate((left_windows, right_windows)):
             wall, spilled, _, spend = totals(ws)
+            partial = any(w.spend is None and w.spilled_min for w in ws)
             text = (f"at the wall {_minutes(wall)}" if row == 0
-                    else f"paid {_minutes(spilled)}" + ("" if spend is None else f" {_money(spend)}"))
+                    else f"paid {_minutes(spilled)}" + ("" if spend is None else f" {_money(spend)}") + ("+?" if partial else ""))
             if k:
                 line.add("  ")
             color = ("red" if wall else "green") if row == 0 else "magenta"
@@ -519,10 +520,13 @@ def build_windows(spans, readings, since, until, spends=(), walls=(), slack=120.
             if b.startswith("seven_day") and s <= t < e:
                 weekly[b] = max(p, weekly.get(b, 0.0))
         spend = [usd for t, usd in spends if s <= t < e]
+        # unknown when a spill began here and nothing says what it cost
+        priced = {round(t) for t, _ in spends}
+        unknown = any(_is_target(r) and s <= a < e and round(a) not in priced for a, b, r in spans)
         windows.append(Window(
             start=s, end=e, segments=seg, peak=max(peak) if peak else None,
             spilled_min=spilled / 60, overspill_min=over / 60,
-            spend=sum(spend) if spend else (0.0 if spilled == 0 else None),
+            spend=None if unknown else sum(spend),
             weekly_peak=weekly,
             wall_min=sum(max(0.0, min(b, e) - max(a, s)) for a, b in walls) / 60,
         ))

@@ -51,7 +51,7 @@ def bars_svg(buckets, threshold, resume, width=760):
     """One SVG: a bar per bucket with the threshold, resume and forecast-at-reset marks."""
     row, left, right = 26, 150, 110
     inner = width - left - right
-    out = [f'<svg class="bars" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * max(1, len(buckets)) + 6}"'
+    out = [f'<svg class="bars" width="{width}" height="{row * max(1, len(buckets)) + 6}"'
            f' role="img" aria-label="quota buckets">']
     for i, (name, pct, at_reset, left_s) in enumerate(buckets):
         y = 4 + i * row
@@ -75,7 +75,7 @@ def window_svg(window, width=760):
     """One SVG: the route across one five-hour window, one `<rect class="seg seg-ROUTE">` per segment."""
     height = 22
     total = max(1.0, window.end - window.start)
-    out = [f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"'
+    out = [f'<svg class="timeline" width="{width}" height="{height}" role="img"'
            f' aria-label="route from {_e(charts.clock(window.start, "%Y-%m-%d %H:%M"))}">',
            f'<rect class="bg" x="0" y="0" width="{width}" height="{height}"/>']
     for a, b, route in window.segments:
