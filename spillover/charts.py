@@ -510,8 +510,10 @@ def build_windows(spans, readings, since, until, spends=(), walls=(), slack=120.
         bounds.reverse()
     windows = []
     for s, e in bounds:
-        seg = tuple((max(a, s), min(b, e), r) for a, b, r in spans if b > s and a < e)
-        spilled = sum(b - a for a, b, r in seg if _is_target(r))
+        # a span cut by the window's edge to a sliver (reset times vary by seconds) is not drawn
+        clipped = [(max(a, s), min(b, e), r, a >= s and b <= e) for a, b, r in spans if b > s and a < e]
+        seg = tuple((a, b, r) for a, b, r, whole in clipped if whole or b - a >= slack / 2)
+        spilled = sum(b - a for a, b, r, _ in clipped if _is_target(r))
         over = sum(b - e for a, b, r in spans if _is_target(r) and a < e < b)
         peak = [p for t, b, p, rs in readings if b == "five_hour" and rs is not None and s < rs <= e]
         peak += [p for t, b, p, rs in readings if b == "five_hour" and rs is None and s <= t < e]

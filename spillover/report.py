@@ -161,6 +161,6 @@ def run(cfg, args, out=None):
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(page)
     os.replace(tmp, args.output)
-    print(f"spillover: wrote {args.output} ({len(windows)} five-hour window{"" if len(windows) == 1 else "s"} since {charts.clock(data['since'], '%Y-%m-%d %H:%M')})",
+    print(f"spillover: wrote {args.output} ({len(windows)} five-hour window{'' if len(windows) == 1 else 's'} since {charts.clock(data['since'], '%Y-%m-%d %H:%M')})",
           file=sys.stderr)
     return 0
