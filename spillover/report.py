@@ -49,7 +49,7 @@ def _level(percent, threshold, resume):
 
 def bars_svg(buckets, threshold, resume, width=760):
     """One SVG: a bar per bucket with the threshold, resume and forecast-at-reset marks."""
-    row, left, right = 26, 150, 110
+    row, left, right = 26, 150, 170
     inner = width - left - right
     out = [f'<svg class="bars" width="{width}" height="{row * max(1, len(buckets)) + 6}"'
            f' role="img" aria-label="quota buckets">']
@@ -103,7 +103,8 @@ def render_html(summary, windows, buckets, title="spillover report"):
              "<h2>Totals</h2><table>"]
     rows = (("five-hour windows", str(len(windows))), ("flips", str(len(summary.get("flips") or ()))),
             ("minutes at the wall on the plan", _minutes(wall)), ("minutes spilled (paid)", _minutes(spilled)),
-            ("minutes spilled after a reset", _minutes(over)), ("spend during spills", charts._money(spend) if spend is not None else "unknown"))
+            ("minutes spilled after a reset", _minutes(over)), ("spend during spills", (charts._money(spend) if spend is not None else "unknown")
+             + (" + unknown" if spend is not None and any(w.spend is None and w.spilled_min for w in windows) else "")))
     parts += [f'<tr><th>{_e(k)}</th><td class="n">{_e(v)}</td></tr>' for k, v in rows]
     parts.append("</table>")
     if buckets:

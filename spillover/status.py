@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from spillover import charts, fastcheck, paths, policy
+from spillover import fastcheck, paths, policy
 from spillover.fmt import ago, clock, until  # noqa: F401 (history and doctor import them from here)
 from spillover.targets.openrouter import money
 
@@ -120,6 +120,8 @@ def window_points(bucket, resets_at, tail=256 * 1024):
 
 def pictures(data, now, style):
     """The bucket bars and the five-hour window's curve, as text (empty without readings)."""
+    from spillover import charts
+
     thresholds = data["thresholds"]
     threshold, resume = thresholds.get("threshold", 95.0), thresholds.get("resume", 50.0)
     lines = [charts.bucket_bar(name, pct, threshold, resume, at_reset, left, style) for name, pct, at_reset, left in bar_rows(data)]
@@ -155,6 +157,8 @@ def show(cfg, as_json=False, out=None, config_error=None):
         w(f"pin     ignored: {data['pin_ignored']}\n")
     decided = data["decided_at"]
     w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the cron tick running? (spillover doctor)" if data["stale"] else "") + "\n")
+    from spillover import charts
+
     w("\n" + pictures(data, now, charts.style_for(out, os.environ)))
     w("\nbucket             used   resets in  source       age     state\n")
     if not data["buckets"]:

@@ -74,7 +74,7 @@ def test_fixed_trace_gives_one_svg_per_chart_and_one_rect_per_segment():
     # escaped: the reason is text, not markup
     assert "<script>alert(1)</script> & co" in "".join(p.text) and "&lt;script&gt;" in page
     text = " ".join("".join(p.text).split())
-    assert "minutes spilled after a reset 40m" in text and "spend during spills $7.25" in text
+    assert "minutes spilled after a reset 40m" in text and "spend during spills $7.25 + unknown" in text
     assert "at the wall 6m" in text and "weekly seven_day 50%, seven_day_fable 100%" in text
 
 
