@@ -95,7 +95,13 @@ def bar_rows(data):
 
 
 def window_points(bucket, resets_at, tail=256 * 1024):
-    """[(t, percent)] of `bucket` in the window ending at `resets_at`, from the tail of samples.jsonl."""
+    """[(t, percent)] of `bucket` in the window ending at `resets_at`, from the tail of samples.jsonl.
+
+    Read from the newest line back to the window's start. Lines are written by samples.record
+    with sorted keys, so a regular expression reads them without a JSON parse per line (status
+    stays fast); a line it does not match is parsed as JSON."""
+    import re
+
     points = []
     try:
         with open(paths.state_path(paths.SAMPLES_JSONL), "rb") as handle:
@@ -104,17 +110,26 @@ def window_points(bucket, resets_at, tail=256 * 1024):
             lines = handle.read().decode("utf-8", "replace").splitlines()
     except OSError:
         return points
-    for text in lines:
-        if f'"{bucket}"' not in text:
+    quick = re.compile(r'"%s": \{"percent": ([-0-9.e]+), "resets_at": ([-0-9.e]+|null)\}' % re.escape(bucket))
+    stamp = re.compile(r'"t": ([-0-9.e]+)[,}]')
+    start, needle = resets_at - 5 * 3600 - policy.SAME_WINDOW_SLACK, f'"{bucket}"'
+    for text in reversed(lines):
+        if needle not in text:
             continue
+        match, when = quick.search(text), stamp.search(text)
         try:
-            entry = json.loads(text)
-            reading = entry[bucket]
-            t, pct, at = float(entry["t"]), float(reading["percent"]), reading.get("resets_at")
+            if match and when:
+                pct, at, t = float(match[1]), None if match[2] == "null" else float(match[2]), float(when[1])
+            else:
+                entry = json.loads(text)
+                t, pct, at = float(entry["t"]), float(entry[bucket]["percent"]), entry[bucket].get("resets_at")
         except (ValueError, KeyError, TypeError):
             continue
+        if t < start:
+            break
         if at is not None and abs(float(at) - resets_at) <= policy.SAME_WINDOW_SLACK:
             points.append((t, pct))
+    points.reverse()
     return points
 
 

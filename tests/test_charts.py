@@ -279,3 +279,20 @@ def test_simulate_chart_and_compare(tmp_path, sandbox):
     assert float(right[1]) > float(left[1])  # the lower threshold pays more
     bad = sandbox.run("simulate", str(trace), "--compare", "80", "--json")
     assert bad.returncode == 2 and "--json" in bad.stderr
+
+
+def test_window_points_reads_the_current_window_only(sandbox):
+    from spillover import status
+
+    reset = T0 + 5 * H
+    lines = [samples.record(T0 - 3 * H + m * 60, "oauth", {"five_hour": (50.0 + m / 10, T0)}) for m in range(0, 120, 10)]
+    lines += [samples.record(T0 + m * 60, "statusline", {"five_hour": (m / 3, reset), "seven_day": (20.0, None)})
+              for m in range(0, 200, 20)]
+    lines.insert(3, {"t": T0 + 30, "five_hour": {"percent": 1.0, "resets_at": None}})  # no reset: not this window
+    text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+    # a line in another key order (a hand-made trace) and a torn one
+    text += json.dumps({"t": T0 + 201 * 60, "five_hour": {"resets_at": reset + 30, "percent": 70.0}}) + "\n" + '{"t": 1, "five_h'
+    sandbox.state_dir.mkdir(parents=True)
+    (sandbox.state_dir / "samples.jsonl").write_text(text)
+    points = status.window_points("five_hour", reset)
+    assert points == [(T0 + m * 60, round(m / 3, 2)) for m in range(0, 200, 20)] + [(T0 + 201 * 60, 70.0)]
