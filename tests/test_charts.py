@@ -296,3 +296,12 @@ def test_window_points_reads_the_current_window_only(sandbox):
     (sandbox.state_dir / "samples.jsonl").write_text(text)
     points = status.window_points("five_hour", reset)
     assert points == [(T0 + m * 60, round(m / 3, 2)) for m in range(0, 200, 20)] + [(T0 + 201 * 60, 70.0)]
+
+
+def test_readme_pictures_are_real_output():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Pictures")[1].split("\n## ")[0]
+    blocks = re.findall(r"```\n(.*?)\n```", section, re.S)
+    golden = (GOLDEN / "charts-utf8-80.txt").read_text(encoding="utf-8")
+    assert len(blocks) == 3 and blocks[0] in golden and blocks[1] in golden  # status, history --chart
+    assert "threshold 95%" in blocks[2] and "paid" in blocks[2]  # simulate --compare, from a real run
