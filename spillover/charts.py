@@ -2,7 +2,7 @@
 
 Pure rendering: every function takes plain data (numbers, tuples, `Window`s) and a `Style`, and
 returns text. No I/O, no clock (times come in; `clock` formats them), nothing heavy imported: the
-only import at load time is `dataclasses`, so `status` stays fast.
+only imports at load time are `dataclasses` and the import-free `fmt`, so `status` stays fast.
 
 A `Style` carries the width (never exceeded: each returned line is at most `width` visible
 characters, escape codes aside), whether the terminal shows Unicode, and whether colour is wanted.
@@ -10,6 +10,8 @@ characters, escape codes aside), whether the terminal shows Unicode, and whether
 """
 
 from dataclasses import dataclass, field
+
+from spillover.fmt import span  # noqa: F401 (no imports of its own; report uses it from here too)
 
 FIVE_HOURS = 5 * 3600
 
@@ -116,39 +118,26 @@ def _fit(text, width, style):
     return text[: width - 1] + ("…" if style.unicode else "~")
 
 
-def span(seconds):
-    """A compact duration: 45s, 39m, 2h05m, 3.5d (the same as fmt.span, kept import-free)."""
-    seconds = max(0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    if minutes < 48 * 60:
-        return f"{minutes // 60}h{minutes % 60:02d}m"
-    return f"{seconds / 86400:.1f}d"
-
-
 def clock(epoch, fmt="%H:%M"):
     import time
 
     return time.strftime(fmt, time.localtime(epoch))
 
 
-def _minutes(value):
+def fmt_minutes(value):
     value = round(value or 0)
     if value < 60:
         return f"{value}m"
     return f"{value // 60}h{value % 60:02d}"
 
 
-def _money(value):
+def fmt_money(value):
     if value is None:
         return "?"
     return f"${value:,.2f}" if value < 1000 else f"${value:,.0f}"
 
 
-def _level_color(percent, threshold, resume):
+def level_color(percent, threshold, resume):
     if percent >= threshold:
         return "red"
     if percent >= resume:
@@ -193,7 +182,7 @@ def bucket_bar(name, percent, threshold, resume, forecast_at_reset=None, resets_
     marks[_cell(resume, cells)] = ("╎" if u else "'", "green")
     marks[_cell(threshold, cells)] = ("│" if u else "|", "red")
     filled = 0 if percent is None else round(max(0.0, min(100.0, percent)) / 100.0 * cells)
-    color = None if percent is None else _level_color(percent, threshold, resume)
+    color = None if percent is None else level_color(percent, threshold, resume)
     line.add("[" if not u else "▕", "dim")
     for i in range(cells):
         if i in marks:
@@ -266,7 +255,7 @@ def sparkline(points, window_start, window_end, threshold, forecast_rate_per_hou
                     char = EIGHTHS[level] if level else None
                 else:
                     char = "#" if round(h) > r or (r == 0 and v > 0) else None
-                color = _level_color(v, threshold, min(threshold, 50.0)) if char else None
+                color = level_color(v, threshold, min(threshold, 50.0)) if char else None
             elif kind == "forecast":
                 row = min(rows - 1, int(v / 100.0 * rows))
                 if row == r:
@@ -389,10 +378,10 @@ def timeline(windows, style=Style()):
         line.add(bar_r, "dim")
         peak = "-" if w.peak is None else f"{w.peak:.0f}%"
         line.add(f" {peak:>4}", "red" if w.peak is not None and w.peak >= 100 else None)
-        line.add(f" {_minutes(w.spilled_min):>5}", "magenta" if w.spilled_min else None)
+        line.add(f" {fmt_minutes(w.spilled_min):>5}", "magenta" if w.spilled_min else None)
         if wide:
-            line.add(f" {_minutes(w.overspill_min):>5}", "yellow" if w.overspill_min >= 1 else None)
-            line.add(f" {_money(w.spend) if w.spilled_min or w.spend else '-':>8}")
+            line.add(f" {fmt_minutes(w.overspill_min):>5}", "yellow" if w.overspill_min >= 1 else None)
+            line.add(f" {fmt_money(w.spend) if w.spilled_min or w.spend else '-':>8}")
         lines.append(line.render())
         weekly = _weekly_row(w, label_w + 1, style)
         if weekly:
@@ -432,15 +421,15 @@ def compare(left_windows, right_windows, labels, style=Style()):
             line.add(bar_l, "dim")
             _strip_line(line, strip(w.segments, w.start, w.end, cells), style)
             line.add(bar_r, "dim")
-            line.add(f" {_minutes(w.spilled_min):>5}", "magenta" if w.spilled_min else None)
+            line.add(f" {fmt_minutes(w.spilled_min):>5}", "magenta" if w.spilled_min else None)
         lines.append(line.render())
     for row in range(2):
         line = _Line(style).add(" " * (label_w + 1))
         for k, ws in enumerate((left_windows, right_windows)):
             wall, spilled, _, spend = totals(ws)
             partial = any(w.spend is None and w.spilled_min for w in ws)
-            text = (f"at the wall {_minutes(wall)}" if row == 0
-                    else f"paid {_minutes(spilled)}" + ("" if spend is None else f" {_money(spend)}") + ("+?" if partial else ""))
+            text = (f"at the wall {fmt_minutes(wall)}" if row == 0
+                    else f"paid {fmt_minutes(spilled)}" + ("" if spend is None else f" {fmt_money(spend)}") + ("+?" if partial else ""))
             if k:
                 line.add("  ")
             color = ("red" if wall else "green") if row == 0 else "magenta"

@@ -39,14 +39,6 @@ def _route_class(route):
     return route if route in KNOWN else "other"
 
 
-def _minutes(value):
-    return charts._minutes(value)
-
-
-def _level(percent, threshold, resume):
-    return charts._level_color(percent, threshold, resume)
-
-
 def bars_svg(buckets, threshold, resume, width=760):
     """One SVG: a bar per bucket with the threshold, resume and forecast-at-reset marks."""
     row, left, right = 26, 150, 170
@@ -61,7 +53,7 @@ def bars_svg(buckets, threshold, resume, width=760):
 
         out.append(f'<text x="0" y="{y + 14}">{_e(name)}</text>')
         out.append(f'<rect class="bg" x="{left}" y="{y}" width="{inner}" height="18"/>')
-        out.append(f'<rect class="bar lv-{_level(pct, threshold, resume)}" x="{left}" y="{y}" width="{x(pct) - left:.1f}" height="18">'
+        out.append(f'<rect class="bar lv-{charts.level_color(pct, threshold, resume)}" x="{left}" y="{y}" width="{x(pct) - left:.1f}" height="18">'
                    f'<title>{_e(name)} {pct:.0f}%</title></rect>')
         for cls, p in (("resume", resume), ("threshold", threshold)) + ((("forecast", at_reset),) if at_reset else ()):
             out.append(f'<line class="mark {cls}" x1="{x(p):.1f}" x2="{x(p):.1f}" y1="{y - 2}" y2="{y + 20}"><title>{cls} {min(p, 100):.0f}%</title></line>')
@@ -81,7 +73,7 @@ def window_svg(window, width=760):
     for a, b, route in window.segments:
         x = (a - window.start) / total * width
         w = max(0.5, (b - a) / total * width)
-        title = f"{route} {charts.clock(a)}–{charts.clock(b)} ({_minutes((b - a) / 60)})"
+        title = f"{route} {charts.clock(a)}–{charts.clock(b)} ({charts.fmt_minutes((b - a) / 60)})"
         out.append(f'<rect class="seg seg-{_route_class(route)}" x="{x:.1f}" y="0" width="{w:.1f}" height="{height}">'
                    f'<title>{_e(title)}</title></rect>')
     out.append("</svg>")
@@ -102,8 +94,8 @@ def render_html(summary, windows, buckets, title="spillover report"):
              f"route now <b>{_e(summary.get('route') or 'unknown')}</b>; threshold {threshold:g}%, resume {resume:g}%.</p>",
              "<h2>Totals</h2><table>"]
     rows = (("five-hour windows", str(len(windows))), ("flips", str(len(summary.get("flips") or ()))),
-            ("minutes at the wall on the plan", _minutes(wall)), ("minutes spilled (paid)", _minutes(spilled)),
-            ("minutes spilled after a reset", _minutes(over)), ("spend during spills", (charts._money(spend) if spend is not None else "unknown")
+            ("minutes at the wall on the plan", charts.fmt_minutes(wall)), ("minutes spilled (paid)", charts.fmt_minutes(spilled)),
+            ("minutes spilled after a reset", charts.fmt_minutes(over)), ("spend during spills", (charts.fmt_money(spend) if spend is not None else "unknown")
              + (" + unknown" if spend is not None and any(w.spend is None and w.spilled_min for w in windows) else "")))
     parts += [f'<tr><th>{_e(k)}</th><td class="n">{_e(v)}</td></tr>' for k, v in rows]
     parts.append("</table>")
@@ -119,11 +111,11 @@ def render_html(summary, windows, buckets, title="spillover report"):
         parts.append("<p>No windows in this period.</p>")
     for w in windows:
         peak = "-" if w.peak is None else f"{w.peak:.0f}%"
-        cost = "" if not w.spilled_min and not w.spend else f", spend {charts._money(w.spend)}"
+        cost = "" if not w.spilled_min and not w.spend else f", spend {charts.fmt_money(w.spend)}"
         caption = (f"{charts.clock(w.start, '%a %Y-%m-%d %H:%M')}–{charts.clock(w.end)}: peak {peak}, "
-                   f"spilled {_minutes(w.spilled_min)}, after the reset {_minutes(w.overspill_min)}{cost}")
+                   f"spilled {charts.fmt_minutes(w.spilled_min)}, after the reset {charts.fmt_minutes(w.overspill_min)}{cost}")
         if w.wall_min:
-            caption += f", at the wall {_minutes(w.wall_min)}"
+            caption += f", at the wall {charts.fmt_minutes(w.wall_min)}"
         if w.weekly_peak:
             caption += "; weekly " + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(w.weekly_peak.items()))
         parts += ["<figure>", window_svg(w), f"<figcaption>{_e(caption)}</figcaption></figure>"]

@@ -174,7 +174,9 @@ def show(cfg, as_json=False, out=None, config_error=None):
     w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the cron tick running? (spillover doctor)" if data["stale"] else "") + "\n")
     from spillover import charts
 
-    w("\n" + pictures(data, now, charts.style_for(out, os.environ)))
+    drawn = pictures(data, now, charts.style_for(out, os.environ))
+    if drawn:
+        w("\n" + drawn)
     w("\nbucket             used   resets in  source       age     state\n")
     if not data["buckets"]:
         w("  (no readings yet)\n")
