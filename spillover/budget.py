@@ -105,16 +105,16 @@ def _utc(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def run(cfg, args, out=None, err=None):
+def run(cfg, alert_below=None, as_json=False, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
     data = collect(cfg)
     alert = None
-    if args.alert_below is not None:
-        data["alert_below"] = args.alert_below
-        data["alert"] = data["budget"] is not None and data["budget"] < args.alert_below
+    if alert_below is not None:
+        data["alert_below"] = alert_below
+        data["alert"] = data["budget"] is not None and data["budget"] < alert_below
         if data["alert"]:
-            alert = f"ALERT: OpenRouter budget {money(data['budget'])} < threshold {money(args.alert_below)}"
-    if args.json:
+            alert = f"ALERT: OpenRouter budget {money(data['budget'])} < threshold {money(alert_below)}"
+    if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
     else:
         out.write(render(data))
@@ -195,16 +195,16 @@ def _per_million(price):
     return None if price < 0 else round(price * 1_000_000, 6)  # negative: OpenRouter's "varies" sentinel
 
 
-def models(cfg, args, out=None, err=None):
+def models(cfg, check=False, as_json=False, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
     catalog = openrouter.fetch_models(cfg)
     roles = {}
     for name, slug in _configured(cfg):
         roles.setdefault(slug, []).append(name.removeprefix("SPILLOVER_").removesuffix("_MODEL").lower())
-    if args.check:
+    if check:
         results = check_models(cfg, catalog)
         missing = [r for r in results if not r[1]]
-        if args.json:
+        if as_json:
             out.write(json.dumps({"checked": [{"slug": s, "ok": ok, "hint": hint, "roles": roles.get(s, [])} for s, ok, hint in results],
                                   "missing": len(missing)}, indent=1) + "\n")
         else:
@@ -225,7 +225,7 @@ def models(cfg, args, out=None, err=None):
             "context_length": m["context_length"], "configured_as": roles.get(m["id"], []),
         })
     rows.sort(key=lambda r: r["id"])
-    if args.json:
+    if as_json:
         out.write(json.dumps({"models": rows}, indent=1) + "\n")
         return 0
     if not rows:
@@ -244,7 +244,7 @@ def models(cfg, args, out=None, err=None):
 # --- setup openrouter-key ---------------------------------------------------------------------
 
 
-def setup_key(cfg, args, out=None):
+def setup_key(cfg, limit, reset=None, name="spillover", replace=False, out=None):
     from spillover import config
 
     out = out or sys.stdout
@@ -253,17 +253,16 @@ def setup_key(cfg, args, out=None):
             "setup openrouter-key needs OPENROUTER_MANAGEMENT_KEY (a management key from "
             "https://openrouter.ai/settings/management-keys; it can create keys but not run inference)"
         )
-    if not args.limit or args.limit <= 0:
-        raise SpilloverError(f"--limit {args.limit:g}: expected a positive amount in USD")
+    if not limit or limit <= 0:
+        raise SpilloverError(f"--limit {limit:g}: expected a positive amount in USD")
     existing = config.read_file(cfg.path).get("OPENROUTER_API_KEY")
-    replace = getattr(args, "replace", False)
     if existing and not replace:
         raise SpilloverError(
             f"{cfg.path} already holds OPENROUTER_API_KEY={mask(existing)}; "
             "use --replace to create a new key and store it instead"
         )
-    key, data = openrouter.create_key(cfg, name=args.name, limit=args.limit, reset=args.reset)
-    window = {"daily": "per day", "weekly": "per week", "monthly": "per month"}.get(args.reset, "in total")
+    key, data = openrouter.create_key(cfg, name=name, limit=limit, reset=reset)
+    window = {"daily": "per day", "weekly": "per week", "monthly": "per month"}.get(reset, "in total")
     try:
         config.set_value(cfg.path, "OPENROUTER_API_KEY", key)
     except OSError as exc:
@@ -273,8 +272,8 @@ def setup_key(cfg, args, out=None):
     if existing:
         out.write(f"replaced {mask(existing)} in {cfg.path}; the old key still exists on OpenRouter "
                   "(delete it at https://openrouter.ai/settings/keys if unused)\n")
-    label = redact(str(data.get("name") or args.name), cfg.secrets)
-    out.write(f"created OpenRouter key {label!r}, capped server-side at {money(args.limit)} {window}\n")
+    label = redact(str(data.get("name") or name), cfg.secrets)
+    out.write(f"created OpenRouter key {label!r}, capped server-side at {money(limit)} {window}\n")
     out.write(f"stored as OPENROUTER_API_KEY in {cfg.path} (mode 0600)\n\n")
     out.write(f"  {key}\n\n")
     out.write(f"This is the only time the key is shown; from now on spillover shows it as {mask(key)}.\n")

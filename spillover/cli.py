@@ -8,6 +8,7 @@ them off before argparse or anything heavy is imported.
 import sys
 
 from spillover import __version__, fastcheck
+from spillover.exitcodes import ExitCode
 
 
 def main(argv=None):
@@ -17,6 +18,21 @@ def main(argv=None):
             return fastcheck.main(argv[1:])
         except Exception as exc:  # noqa: BLE001 — main() owns every error; one line, exit 1
             return _unexpected(exc, verbose=False)
+    if argv[:1] == ["credential"]:
+        from spillover import credential
+
+        try:
+            return credential.main(argv[1:])
+        except Exception as exc:  # noqa: BLE001 — fail closed: nothing on stdout
+            print(f"spillover credential: refused: unexpected {exc.__class__.__name__}", file=sys.stderr)
+            return ExitCode.ERROR
+    if argv[:2] == ["hook", "prompt"]:
+        from spillover import guard_hook
+
+        try:
+            return guard_hook.main(argv[2:])
+        except Exception:  # noqa: BLE001 — a broken guard must not stop every prompt
+            return ExitCode.OK
     if argv[:1] == ["statusline"]:
         from spillover.sources import statusline
 
@@ -38,13 +54,6 @@ def _unexpected(exc, verbose):
     print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}"
           + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
     return ExitCode.ERROR
-
-
-class ExitCode:
-    """The exit statuses of design §6, defined once in fastcheck (the whole of `check`)."""
-
-    OK, ERROR, USAGE = fastcheck.PLAN, fastcheck.ERROR, fastcheck.USAGE
-    SPILLED, BLOCKED, STALE = fastcheck.SPILLED, fastcheck.BLOCKED, fastcheck.STALE
 
 
 def _main(argv):
@@ -107,6 +116,9 @@ def build_parser(argparse):
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
 
+    p = command("credential", None, "print a spill target's key for Claude Code's apiKeyHelper (fails closed off its route)")
+    p.add_argument("--target", required=True, choices=("openrouter", "anthropic", "gateway"))
+
     p = command("status", cmd_status, "buckets, sources, route and why, budget, staleness")
     p.add_argument("--json", action="store_true", help="machine-readable")
 
@@ -117,11 +129,11 @@ def build_parser(argparse):
     p.add_argument("--json", action="store_true")
 
     p = command("hook", cmd_hook, "print the prompt hook for a shell (eval it in your rc file)")
-    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+    p.add_argument("shell", choices=("bash", "zsh", "fish", "prompt"), help="prompt: Claude Code's UserPromptSubmit guard (reads the hook JSON)")
 
     for name, verb in (("install", "install"), ("uninstall", "remove")):
-        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the cron line, direnv lib, shell hook or Claude Code statusline")
-        p.add_argument("what", nargs="?", default="all", choices=("cron", "direnv", "shell", "statusline", "all"))
+        p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the schedule (systemd timer, launchd agent or cron line), direnv lib, shell hook or Claude Code statusline")
+        p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "all"))
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
 
@@ -142,7 +154,9 @@ def build_parser(argparse):
     p.add_argument("--json", action="store_true")
 
     p = command("pin", cmd_pin, "force a route for a while (the manual switch)")
-    p.add_argument("route", choices=("plan", "openrouter", "anthropic", "gateway"))
+    from spillover import targets
+
+    p.add_argument("route", choices=("plan",) + targets.names())
     group = p.add_mutually_exclusive_group()
     group.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 2h, 1d (default 5h)")
     group.add_argument("--until-reset", action="store_true", help="until the hot bucket resets")
@@ -225,7 +239,8 @@ def cmd_status(args):
 def cmd_env(args):
     import os
 
-    from spillover import paths, publish, targets
+    from spillover import paths, targets
+    from spillover.publishers import env_files
 
     name = paths.ROUTE_FISH if args.shell == "fish" else paths.ROUTE_ENV
     path = paths.state_path(name)
@@ -235,8 +250,7 @@ def cmd_env(args):
         return ExitCode.OK
     cfg = _config()
     pairs = targets.route_env("plan", cfg, reason="no tick has run yet")
-    render = publish.render_fish if args.shell == "fish" else publish.render_sh
-    sys.stdout.write(render(pairs, "plan", "no tick has run yet"))
+    sys.stdout.write(env_files.render(args.shell, pairs, "plan", "no tick has run yet"))
     return ExitCode.OK
 
 
@@ -249,7 +263,7 @@ def cmd_config(args):
     cfg = _config()
     rows = []
     for key in config.KEYS:
-        value = cfg.values[key.attr]
+        value = getattr(cfg, key.attr)
         shown = mask(value) if key.secret and value else value
         if isinstance(shown, tuple):
             shown = ",".join(shown)
@@ -275,13 +289,13 @@ def cmd_hook(args):
 def cmd_install(args):
     from spillover import install
 
-    return install.install(args)
+    return install.install(args.what, dry_run=args.dry_run, shell=args.shell)
 
 
 def cmd_uninstall(args):
     from spillover import install
 
-    return install.uninstall(args)
+    return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell)
 
 
 def cmd_doctor(args):
@@ -293,13 +307,14 @@ def cmd_doctor(args):
 def cmd_simulate(args):
     from spillover import simulate
 
-    return simulate.run(args)
+    return simulate.run(args.trace, from_history=args.from_history, threshold=args.threshold, resume=args.resume, lead=args.lead,
+                        cost_per_hour=args.cost_per_hour, step=args.step, as_json=args.json, chart=args.chart, compare=args.compare)
 
 
 def cmd_pin(args):
     from spillover import pins
 
-    return pins.pin(_config(), args)
+    return pins.pin(_config(), args.route, for_=args.duration, until_reset=args.until_reset, force=args.force)
 
 
 def cmd_unpin(args):
@@ -311,25 +326,25 @@ def cmd_unpin(args):
 def cmd_budget(args):
     from spillover import budget
 
-    return budget.run(_config(), args)
+    return budget.run(_config(), alert_below=args.alert_below, as_json=args.json)
 
 
 def cmd_models(args):
     from spillover import budget
 
-    return budget.models(_config(), args)
+    return budget.models(_config(), check=args.check, as_json=args.json)
 
 
 def cmd_setup(args):
     from spillover import budget
 
-    return budget.setup_key(_config(), args)
+    return budget.setup_key(_config(), args.limit, reset=args.reset, name=args.name, replace=args.replace)
 
 
 def cmd_history(args):
     from spillover import history
 
-    return history.run(args)
+    return history.run(args.since, as_json=args.json, chart=args.chart)
 
 
 def cmd_report(args):

@@ -16,7 +16,6 @@ from spillover import paths
 from spillover.errors import ConfigError
 from spillover.redact import mask
 
-TARGETS = ("openrouter", "anthropic", "gateway")
 SOURCES = ("oauth", "statusline", "transcripts", "command")
 
 # Characters that can never be part of a key, URL or slug. Everything else (quotes, `$()`,
@@ -94,27 +93,44 @@ def _choice(*allowed):
 
 
 def _list_of(*allowed, empty_ok=False):
+    """A comma/space list of names from `allowed` (or from `allowed[0]()` when it is a callable,
+    read at parse time: the target registry)."""
+
     def parse(key, raw):
-        items = [part for part in re.split(r"[\s,]+", raw.strip().lower()) if part]
-        bad = [item for item in items if item not in allowed]
-        if bad:
-            hint = difflib.get_close_matches(bad[0], allowed, 1)
-            extra = f" (did you mean {hint[0]}?)" if hint else ""
-            raise ConfigError(f"{key}={raw!r}: {bad[0]!r} is not one of {', '.join(allowed)}{extra}")
-        if len(set(items)) != len(items):
-            raise ConfigError(f"{key}={raw!r}: each entry may appear only once")
-        if not items and not empty_ok:
-            raise ConfigError(f"{key}={raw!r}: name at least one of {', '.join(allowed)}")
-        return tuple(items)
+        choices = allowed[0]() if len(allowed) == 1 and callable(allowed[0]) else allowed
+        return _pick_list(key, raw, choices, empty_ok)
 
     return parse
 
 
+def _target_names():
+    from spillover import targets
+
+    return targets.names()
+
+
+def _pick_list(key, raw, allowed, empty_ok):
+    items = [part for part in re.split(r"[\s,]+", raw.strip().lower()) if part]
+    bad = [item for item in items if item not in allowed]
+    if bad:
+        hint = difflib.get_close_matches(bad[0], allowed, 1)
+        extra = f" (did you mean {hint[0]}?)" if hint else ""
+        raise ConfigError(f"{key}={raw!r}: {bad[0]!r} is not one of {', '.join(allowed)}{extra}")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{key}={raw!r}: each entry may appear only once")
+    if not items and not empty_ok:
+        raise ConfigError(f"{key}={raw!r}: name at least one of {', '.join(allowed)}")
+    return tuple(items)
+
+
 def is_loopback(host):
-    if host in ("localhost",) or host.endswith(".localhost"):
+    """Literal loopback addresses and `localhost` itself. A `*.localhost` name resolves through
+    whatever resolver the machine has, so it is not trusted with a credential over plain http."""
+    host = (host or "").strip("[]").rstrip(".").lower()
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -197,7 +213,7 @@ class Key:
 KEYS = (
     Key("SPILLOVER_THRESHOLD", "threshold", "95", _percent, "spill when a watched bucket reaches this percent (0.95 reads as 95)"),
     Key("SPILLOVER_RESUME", "resume", "50", _percent, "return to the plan when the hot bucket is back under this percent"),
-    Key("SPILLOVER_TARGETS", "targets", "openrouter", _list_of(*TARGETS), "ordered spill targets: openrouter, anthropic, gateway"),
+    Key("SPILLOVER_TARGETS", "targets", "openrouter", _list_of(_target_names), "ordered spill targets: openrouter, anthropic, gateway"),
     Key("SPILLOVER_WEEKLY", "weekly", "notify", _choice("notify", "spill", "ignore"), "weekly bucket at the wall: notify, spill or ignore"),
     Key("SPILLOVER_EXTRA_USAGE", "extra_usage", "spill", _choice("spill", "stay"), "when Anthropic's usage credits are on: still spill, or stay on the plan"),
     Key("SPILLOVER_LEAD_MINUTES", "lead_minutes", "5", _minutes, "spill when the forecast reaches the threshold within this many minutes"),
@@ -245,20 +261,60 @@ _FOREIGN_OK = {"CLAUDE_CONFIG_DIR", "SPILLOVER_CONFIG", "SPILLOVER_STATE_DIR"}
 
 @dataclass(frozen=True)
 class Config:
+    """The effective settings: one attribute per KEYS entry (`Key.attr`), plus where each came from."""
+
     path: str
     origin: dict  # key name -> "default" | "file" | "env"
     warnings: tuple
-    values: dict = field(repr=False)
+    threshold: float
+    resume: float
+    targets: tuple
+    weekly: str
+    extra_usage: str
+    lead_minutes: float
+    fresh_minutes: float
+    poll_minutes: float
+    stale_minutes: float
+    timeout: float
+    sources: tuple
+    usage_url: str
+    claude_config_dir: str
+    meter_command: str
+    meter_five_hour: str
+    meter_seven_day: str
+    meter_seven_day_opus: str
+    meter_seven_day_sonnet: str
+    openrouter_key: str = field(repr=False)
+    openrouter_management_key: str = field(repr=False)
+    openrouter_api_url: str
+    openrouter_base_url: str
+    min_balance: float
+    low_balance: float
+    daily_cap: float | None
+    monthly_cap: float | None
+    opus_model: str
+    sonnet_model: str
+    haiku_model: str
+    subagent_model: str
+    anthropic_key: str = field(repr=False)
+    gateway_base_url: str
+    gateway_token: str = field(repr=False)
+    gateway_health_url: str
+    gateway_opus_model: str
+    gateway_sonnet_model: str
+    gateway_haiku_model: str
+    gateway_subagent_model: str
+    notify: str
+    notify_command: str
 
-    def __getattr__(self, attr):
-        try:
-            return self.values[attr]
-        except KeyError:
-            raise AttributeError(attr) from None
+    @property
+    def values(self):
+        """{Key.attr: value} of every setting."""
+        return {key.attr: getattr(self, key.attr) for key in KEYS}
 
     @property
     def secrets(self):
-        return tuple(v for k in KEYS if k.secret and (v := self.values[k.attr]))
+        return tuple(v for k in KEYS if k.secret and (v := getattr(self, k.attr)))
 
     @property
     def fresh_seconds(self):
@@ -267,6 +323,14 @@ class Config:
     @property
     def claude_dirs(self):
         return paths.claude_config_dirs(self.claude_config_dir)
+
+
+def dotenv_quote(value):
+    """Quote a value for a python-dotenv file (the config file). python-dotenv decodes backslash
+    escapes even inside single quotes, so a value with a backslash takes the double-quoted form."""
+    if "'" not in value and "\\" not in value:
+        return "'" + value + "'"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def read_file(path):
@@ -315,12 +379,12 @@ def load(environ=None, path=None):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
             warnings.append(f"config file {path} holds keys but is readable by others (mode {mode:04o}): chmod 600 {path}")
-    return Config(path=path, origin=origin, warnings=tuple(warnings), values=values)
+    return Config(path=path, origin=origin, warnings=tuple(warnings), **values)
 
 
 def set_value(path, name, value):
     """Write or replace one `NAME='value'` line in the config file, keeping it 0600."""
-    from spillover.publish import atomic_write, dotenv_quote
+    from spillover.fsutil import atomic_write
 
     lines = []
     if os.path.exists(path):

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 
-from spillover import fastcheck, paths, publish
+from spillover import fastcheck, paths
+from spillover.exitcodes import ExitCode
 from spillover.errors import ConfigError, SourceError, SpilloverError
-from spillover.fmt import clock
-from spillover.redact import mask, redact
+from spillover.fmt import ago as _ago
+from spillover.fmt import clock as _clock
+from spillover.redact import redact
 
 OK, WARN, FAIL = "✔", "⚠", "✖"
-BUDGET_RECENT = 900  # seconds: a budget snapshot younger than this is trusted without a live read
 
 
 class Report:
@@ -34,12 +35,13 @@ def run(now=None, out=None):
     now = time.time() if now is None else now
     report = Report(out or sys.stdout)
     cfg = check_config(report)
-    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={})
-    state = state if isinstance(state, dict) else {}
+    from spillover.state import State
+
+    state = State.load(paths.state_dir())[0]
     check_credentials(report, cfg, now)
     check_usage_endpoint(report, cfg, state, now)
     check_targets(report, cfg, state, now)
-    check_cron(report, cfg, state, now)
+    check_schedule(report, cfg, state, now)
     check_route(report, now)
     check_direnv_and_hook(report)
     check_statusline(report, cfg)
@@ -50,23 +52,14 @@ def run(now=None, out=None):
 
 
 def check_stored_api_key(report, cfg):
+    from spillover import targets
     from spillover.sources import claude_json
     from spillover.tick import STORED_KEY_PROBLEM
 
     info = claude_json.extra_usage(cfg)
-    if info.get("stored_api_key") and set(cfg.targets) & {"openrouter", "gateway"}:
+    if info.get("stored_api_key") and any(targets.get(name).leaks_stored_api_key for name in cfg.targets):
         report.line(FAIL, "claude key", STORED_KEY_PROBLEM.format(path=info["path"]).split(": it sends")[0],
                     "it would be sent to the spill target as x-api-key: run `claude /logout`, then `/login` with your Claude account")
-
-
-def _clock(epoch):
-    return clock(epoch)
-
-
-def _ago(seconds):
-    from spillover.status import ago
-
-    return ago(seconds)
 
 
 # --- config -----------------------------------------------------------------------------------
@@ -94,11 +87,11 @@ def check_config(report):
     for warning in cfg.warnings:
         if "readable by others" not in warning:
             report.line(WARN, "config", warning)
-    # cron starts the tick with a bare environment: a key only in the shell's environment is lost.
+    # the scheduler starts the tick with a bare environment: a key only in the shell's environment is lost.
     env_only = [k for k in ("OPENROUTER_API_KEY", "OPENROUTER_MANAGEMENT_KEY", "SPILLOVER_ANTHROPIC_API_KEY", "SPILLOVER_GATEWAY_TOKEN")
                 if cfg.origin.get(k) == "env" and os.environ.get(k)]
     if env_only:
-        report.line(WARN, "config", f"{', '.join(env_only)} set only in your environment: the cron tick does not see it",
+        report.line(WARN, "config", f"{', '.join(env_only)} set only in your environment: the scheduled tick does not see it",
                     f"put it in {path} (mode 0600)")
     return cfg
 
@@ -134,19 +127,19 @@ def check_credentials(report, cfg, now):
 def check_usage_endpoint(report, cfg, state, now):
     if "oauth" not in cfg.sources:
         return
-    rec = (state.get("sources") or {}).get("oauth") or {}
-    backoff = rec.get("backoff_until") or 0
-    if not rec or not rec.get("last_attempt_at"):
+    rec = state.source("oauth")
+    backoff = rec.backoff_until or 0
+    if not rec.last_attempt_at:
         report.line(WARN, "usage", "the usage endpoint has not been read yet", "wait for the next tick, or run `spillover tick --poll`")
         return
-    if rec.get("ok"):
-        report.line(OK, "usage", f"usage endpoint reachable, last read {_ago(now - (rec.get('last_ok_at') or now))}")
+    if rec.ok:
+        report.line(OK, "usage", f"usage endpoint reachable, last read {_ago(now - (rec.last_ok_at or now))}")
         return
-    error = redact(rec.get("error") or "failed", cfg.secrets)
+    error = redact(rec.error or "failed", cfg.secrets)
     if backoff > now:
-        last = f", last good read {_ago(now - rec['last_ok_at'])}" if rec.get("last_ok_at") else ""
+        last = f", last good read {_ago(now - rec.last_ok_at)}" if rec.last_ok_at else ""
         report.line(WARN, "usage", f"{error}; backing off until {_clock(backoff)}{last} (other signals still count)")
-    elif rec.get("kind") in ("expired", "auth"):
+    elif rec.kind in ("expired", "auth"):
         report.line(FAIL, "usage", error, "run `claude` once to renew its login")
     else:
         report.line(FAIL, "usage", error, "see `spillover status`; check SPILLOVER_CLAUDE_USAGE_URL and your network")
@@ -159,58 +152,7 @@ def check_targets(report, cfg, state, now):
     from spillover import targets
 
     for name in cfg.targets:
-        if name == "openrouter":
-            check_openrouter(report, cfg, state, now)
-            continue
-        ok, why = targets.configured(name, cfg)
-        if ok:
-            report.line(OK, name, "configured")
-        else:
-            report.line(FAIL, name, why, f"set it in {cfg.path} or remove {name} from SPILLOVER_TARGETS")
-
-
-def _openrouter_fix(exc):
-    status = getattr(exc, "status", None)
-    if status == 401:
-        return "the key is invalid or revoked: create one at https://openrouter.ai/settings/keys and set OPENROUTER_API_KEY"
-    if status == 402:
-        return "the account is out of credits: add some at https://openrouter.ai/credits"
-    if status == 403:
-        return "the key's own limit is used up: raise it at https://openrouter.ai/settings/keys"
-    return "check your network and OPENROUTER_API_URL; `spillover budget` retries"
-
-
-def check_openrouter(report, cfg, state, now):
-    from spillover.targets import openrouter
-
-    if not cfg.openrouter_key:
-        report.line(FAIL, "openrouter", "OPENROUTER_API_KEY is not set", f"add OPENROUTER_API_KEY='sk-or-v1-…' to {cfg.path}")
-        return
-    budget = state.get("budget") or {}
-    key = credits = None
-    source = ""
-    if budget.get("key") and budget.get("error") is None and now - (budget.get("fetched_at") or 0) < BUDGET_RECENT:
-        try:
-            key = openrouter.KeyInfo(**budget["key"])
-            if budget.get("credits"):
-                credits = openrouter.Credits(**budget["credits"])
-            source = f" (as of {_ago(now - budget['fetched_at'])})"
-        except TypeError:
-            key = None
-    if key is None:
-        try:
-            key = openrouter.fetch_key(cfg)
-        except SourceError as exc:
-            report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {redact(exc, cfg.secrets)}", _openrouter_fix(exc))
-            return
-        source = " (just read)"
-    health = openrouter.guard(cfg, key, credits, now=now)
-    if health.healthy:
-        report.line(OK, "openrouter", f"key {mask(cfg.openrouter_key)} valid: {health.reason}{source}")
-    else:
-        report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {health.reason}{source}",
-                    "top up at https://openrouter.ai/credits, raise the key's limit, or lower SPILLOVER_MIN_BALANCE")
-    check_models(report, cfg)
+        targets.get(name).doctor(report, cfg, state, now)
 
 
 def check_models(report, cfg):
@@ -234,16 +176,11 @@ def check_models(report, cfg):
         report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist")
 
 
-# --- cron and the route -----------------------------------------------------------------------
+# --- the schedule and the route -----------------------------------------------------------------------
 
 
 def _tick_age(state, now):
-    decided = state.get("decided_at")
-    return None if not isinstance(decided, (int, float)) else now - decided
-
-
-def _stale_after(state, cfg):
-    return float(state.get("stale_after") or cfg.stale_minutes * 60)
+    return None if state.decided_at is None else now - state.decided_at
 
 
 def _last_log_line():
@@ -255,42 +192,82 @@ def _last_log_line():
     return redact(lines[-1])[:200] if lines else ""
 
 
-def check_cron(report, cfg, state, now):
-    from spillover import install
+SCHEDULER_LABEL = {"systemd": "systemd user timer spillover.timer", "launchd": "launchd agent dev.spillover.tick",
+                   "cron": "crontab line"}
+
+
+def _scheduler_fix(name):
+    """What to look at when the chosen scheduler does not fire: the fix for that scheduler only."""
+    from spillover import install, schedule
+
+    if name == "systemd":
+        fix = "`systemctl --user status spillover.timer` and `journalctl --user -u spillover.service`"
+        if not schedule.systemd_works():
+            fix += "; `systemctl --user` does not answer here (no user session)"
+        if schedule.lingering() is False:
+            fix += f"; lingering is off: `loginctl enable-linger {schedule._user()}` keeps the timer running without a login"
+        return fix
+    if name == "launchd":
+        return f"`launchctl print gui/{os.getuid()}/{schedule.LABEL}`; reload it with `spillover install schedule`"
+    if not install.cron_daemon_running():
+        return ("no cron daemon is running: start it (`sudo service cron start`), or use a systemd user timer "
+                "or launchd agent instead (`spillover uninstall cron && spillover install schedule`)")
+    return "the cron daemon runs: see tick.log, and run the line's command from `crontab -l` by hand"
+
+
+def check_schedule(report, cfg, state, now):
+    """The chosen scheduler is installed and firing: a tick within two periods."""
+    from spillover import install, schedule
 
     age = _tick_age(state, now)
-    recent = age is not None and age <= _stale_after(state, cfg)
+    firing = age is not None and age <= 2 * schedule.PERIOD
     last = f"last tick {_ago(age)}" if age is not None else "no tick has run yet"
-    try:
-        lines = install.read_crontab().splitlines()
-    except SpilloverError as exc:
-        mark = WARN if recent else FAIL
-        report.line(mark, "cron", f"{exc}" + (f" ({last}: another scheduler runs it)" if recent else ""))
-        return
-    ours = [line for line in lines if install.CRON_MARKER in line]
-    if not ours:
-        if recent:
-            report.line(WARN, "cron", f"no spillover line in your crontab, but {last} (another scheduler?)")
+    present = schedule.installed()
+    name = schedule.chosen() or (present[0] if present else None)  # an older install recorded nothing
+    if name is None:
+        if firing:
+            report.line(WARN, "schedule", f"no spillover timer, agent or crontab line, but {last} (something else runs it?)",
+                        "spillover install schedule")
         else:
-            report.line(FAIL, "cron", f"no spillover line in your crontab; {last}", "spillover install cron")
+            report.line(FAIL, "schedule", f"nothing runs the tick every minute; {last}", "spillover install schedule")
         return
-    if not recent:
+    label = SCHEDULER_LABEL[name]
+    if name not in present:
+        report.line(FAIL, "schedule", f"the {label} that `spillover install` set up is gone; {last}", "spillover install schedule")
+        return
+    if not firing:
+        try:
+            since_install = now - os.stat(paths.state_path(schedule.CHOSEN)).st_mtime
+        except OSError:
+            since_install = None
+        if age is None and since_install is not None and 0 <= since_install <= 2 * schedule.PERIOD:
+            report.line(WARN, "schedule", f"{label} installed {_ago(since_install)}, waiting for its first tick")
+            return
         log_line = _last_log_line()
-        report.line(FAIL, "cron", f"line installed but {last}" + (f"; tick.log says: {log_line}" if log_line else ""),
-                    "is the cron daemon running? (`systemctl status cron`); run `spillover tick` by hand to see errors")
+        report.line(FAIL, "schedule", f"{label} installed but not firing: {last}, the period is {schedule.PERIOD}s"
+                    + (f"; tick.log says: {log_line}" if log_line else ""), _scheduler_fix(name))
         return
-    if ours[0] != install.cron_line():
-        report.line(WARN, "cron", f"line installed, {last}, but it differs from what this install would write (another interpreter or paths)",
-                    "spillover install cron")
+    if name == "cron":
+        try:
+            ours = [line for line in install.read_crontab().splitlines() if install.CRON_MARKER in line]
+        except SpilloverError:
+            ours = []  # installed() read it a moment ago; nothing more to compare
+        if ours and ours[0] != install.cron_line():
+            report.line(WARN, "schedule", f"{label} installed, {last}, but it differs from what this install would write "
+                        "(another spillover, older paths)", "spillover install schedule")
+            return
+    if name == "systemd" and schedule.lingering() is False:
+        report.line(WARN, "schedule", f"{label} firing, {last}, but lingering is off: it stops when you log out",
+                    f"loginctl enable-linger {schedule._user()}")
         return
-    report.line(OK, "cron", f"line installed, {last}")
+    report.line(OK, "schedule", f"{label} installed and firing, {last}")
 
 
 def check_route(report, now):
     code, summary = fastcheck.read(now)
     route_env = paths.state_path(paths.ROUTE_ENV)
-    if code == fastcheck.STALE:
-        report.line(FAIL, "route", summary.get("reason", "stale"), "spillover install cron (and see the cron line above)")
+    if code == ExitCode.STALE:
+        report.line(FAIL, "route", summary.get("reason", "stale"), "see the schedule line above")
         return
     if not os.path.exists(route_env):
         report.line(FAIL, "route", f"{route_env} is missing although state.json is fresh", "run `spillover tick`")

@@ -1,6 +1,6 @@
 """`spillover check`: the exit status says plan / spilled / blocked / stale, from state.json alone.
 
-This runs in scripts and prompts, so it imports only os, sys and json (no argparse, dataclasses,
+This runs in scripts and prompts, so it imports only os, sys, json and enum (exit codes, sanitize) (no argparse, dataclasses,
 pathlib, dotenv or requests): see `make bench`.
 """
 
@@ -10,9 +10,10 @@ import sys
 import time
 
 from spillover import paths
+from spillover.exitcodes import ExitCode
+from spillover.sanitize import number
 
-PLAN, ERROR, USAGE, SPILLED, BLOCKED, STALE = 0, 1, 2, 3, 4, 5
-EXIT_BY_STATUS = {"plan": PLAN, "spilled": SPILLED, "blocked": BLOCKED}
+EXIT_BY_STATUS = {"plan": ExitCode.PLAN, "spilled": ExitCode.SPILLED, "blocked": ExitCode.BLOCKED}
 USAGE_TEXT = "usage: spillover check [-q|--quiet] [--json]"
 
 
@@ -24,23 +25,18 @@ def read(now=None):
         with open(path, encoding="utf-8") as handle:
             state = json.load(handle)
     except FileNotFoundError:
-        return STALE, {"status": "unknown", "route": None, "stale": True, "reason": "no tick has run yet: run `spillover tick` (and `spillover install cron`)"}
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": "no tick has run yet: run `spillover tick` (and `spillover install schedule`)"}
     except (OSError, ValueError) as exc:
-        return STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
     if not isinstance(state, dict):
-        return STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
-    decided = state.get("decided_at")
-    if isinstance(decided, bool) or not isinstance(decided, (int, float)):
-        decided = None
-    stale_after = state.get("stale_after")
-    if isinstance(stale_after, bool) or not isinstance(stale_after, (int, float)):
-        stale_after = 300
-    env_stale = os.environ.get("SPILLOVER_STALE_MINUTES")
-    if env_stale:
-        try:
-            stale_after = float(env_stale) * 60
-        except ValueError:
-            pass
+        return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
+    decided = number(state.get("decided_at"))
+    # nan or 1e300 as a staleness would make a month-old decision look fresh: a day at most.
+    stale_after = number(state.get("stale_after"), minimum=0, maximum=86400)
+    stale_after = 300 if stale_after is None else stale_after
+    env_minutes = number(os.environ.get("SPILLOVER_STALE_MINUTES") or None, strings=True, minimum=0, maximum=1440)
+    if env_minutes is not None:
+        stale_after = env_minutes * 60
     age = None if decided is None else now - decided
     summary = {
         "route": state.get("route"),
@@ -55,8 +51,8 @@ def read(now=None):
     if summary["stale"]:
         when = "never" if age is None else f"{age / 60:.0f} min ago"
         summary["reason"] = f"last decision {when} (route {summary['route']}): the cron tick seems not to run; see `spillover doctor`"
-        return STALE, summary
-    return EXIT_BY_STATUS.get(summary["status"], STALE), summary
+        return ExitCode.STALE, summary
+    return EXIT_BY_STATUS.get(summary["status"], ExitCode.STALE), summary
 
 
 def main(argv):
@@ -68,10 +64,10 @@ def main(argv):
             as_json = True
         elif arg in ("-h", "--help"):
             print(USAGE_TEXT + "\n\nexit status: 0 plan, 3 spilled, 4 blocked, 5 stale or unknown, 1 error, 2 usage")
-            return PLAN
+            return ExitCode.PLAN
         else:
             print(f"{USAGE_TEXT}\nspillover check: unknown argument {arg!r}", file=sys.stderr)
-            return USAGE
+            return ExitCode.USAGE
     code, summary = read()
     summary["exit"] = code
     if as_json:
@@ -80,5 +76,5 @@ def main(argv):
         route = summary.get("route") or "unknown"
         pin = summary.get("pin")
         pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
-        print(f"{route}{pinned}: {summary.get('reason', '')}" if code != STALE else f"stale: {summary['reason']}")
+        print(f"{route}{pinned}: {summary.get('reason', '')}" if code != ExitCode.STALE else f"stale: {summary['reason']}")
     return code

@@ -12,7 +12,8 @@ import os
 import sys
 import time
 
-from spillover import paths, policy, publish
+from spillover import fsutil, paths, policy
+from spillover.sanitize import number
 from spillover.pins import parse_duration
 from spillover.redact import redact
 from spillover.status import clock, until
@@ -23,14 +24,14 @@ def _span(seconds):
 
 
 def _usage(value):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return number(value)
 
 
 def collect(since_seconds, now=None):
     now = time.time() if now is None else now
     start = now - since_seconds
-    state = publish.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
-    records = [r for r in publish.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
+    state = fsutil.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
+    records = [r for r in fsutil.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
                if isinstance(r.get("at"), (int, float)) and isinstance(r.get("route"), str)]
     records.sort(key=lambda r: r["at"])
 
@@ -59,7 +60,7 @@ def collect(since_seconds, now=None):
             open_spill.update(end=rec["at"], end_usage=_usage(rec.get("openrouter_usage")))
             spills.append(open_spill)
             open_spill = None
-        if rec["route"] in policy.TARGETS:
+        if rec["route"] not in policy.NOT_SPILLED:
             open_spill = {"route": rec["route"], "start": rec["at"], "end": None,
                           "start_usage": _usage(rec.get("openrouter_usage")), "end_usage": None, "reason": rec.get("reason")}
     if open_spill is not None:
@@ -105,20 +106,20 @@ def windows(data):
     return charts.build_windows(charts.route_spans(changes, since, now), readings, since, now, spends)
 
 
-def run(args, out=None):
+def run(since="7d", as_json=False, chart=False, out=None):
     out = out or sys.stdout
-    seconds = parse_duration(args.since)
+    seconds = parse_duration(since)
     data = collect(seconds)
-    if getattr(args, "chart", False) and not args.json:
+    if chart and not as_json:
         from spillover import charts
 
         out.write(charts.timeline(windows(data), charts.style_for(out, os.environ)) + "\n")
         return 0
-    if args.json:
+    if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
         return 0
     w = out.write
-    w(f"since {clock(data['since'])} ({args.since})\n\n")
+    w(f"since {clock(data['since'])} ({since})\n\n")
     if not os.path.exists(paths.state_path(paths.HISTORY_JSONL)):
         w("no flips recorded yet (the tick writes history.jsonl when the route changes)\n\n")
     w("flips\n")

@@ -1,5 +1,5 @@
-"""`spillover install|uninstall [cron|direnv|shell|statusline|all]`: wire spillover into the places
-users touch every day, reversibly. Each piece prints one line per action; `--dry-run` prints what
+"""`spillover install|uninstall [schedule|cron|direnv|shell|statusline|all]`: wire spillover into the
+places users touch every day, reversibly. Each piece prints one line per action; `--dry-run` prints what
 would change and writes nothing; running an install twice changes nothing the second time.
 """
 
@@ -12,18 +12,18 @@ import sys
 
 from spillover import __version__, paths
 from spillover.errors import SpilloverError, UsageError
-from spillover.publish import atomic_write, fish_quote, sh_quote
+from spillover.fsutil import atomic_write
+from spillover.publishers.env_files import fish_quote, sh_quote
 
-PIECES = ("cron", "direnv", "shell", "statusline")
+PIECES = ("schedule", "direnv", "shell", "statusline")  # what `all` does (cron is one schedule)
 SHELLS = ("bash", "zsh", "fish")
 
 CRON_MARKER = "# managed by spillover install cron"
 # Passed through to the cron line when set, so that cron's bare environment resolves the same paths.
 CRON_ENV = ("SPILLOVER_CONFIG", "SPILLOVER_STATE_DIR", "CLAUDE_CONFIG_DIR",
             "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
-NO_CRONTAB = ("no `crontab` command on this machine: install cron (e.g. `apt install cron`), or run "
-              "`{python} -m spillover tick` every minute with a systemd user timer or a launchd agent "
-              "(examples in cron/README.md)")
+NO_CRONTAB = ("no `crontab` command on this machine: install cron (e.g. `apt install cron`), or let "
+              "`spillover install schedule` set up a systemd user timer or a launchd agent instead")
 
 DIRENV_HEADER = (f"# spillover {__version__} direnv library, installed by `spillover install direnv`.\n"
                  "# Do not edit: `spillover install direnv` rewrites it, `spillover uninstall direnv` removes it.\n")
@@ -37,23 +37,30 @@ PREVIOUS_STATUSLINE = "statusline-previous.json"
 # --- entry points (cli.cmd_install / cmd_uninstall) -------------------------------------------
 
 
-def install(args):
-    return _each(args, {"cron": install_cron, "direnv": install_direnv, "shell": install_shell, "statusline": install_statusline})
+def install(what="all", dry_run=False, shell=None):
+    """Install one piece (schedule, cron, direnv, shell, statusline) or all; `shell` picks the rc file."""
+    from spillover import schedule
+
+    return _each(what, dry_run, shell, {"schedule": schedule.install_schedule, "cron": install_cron, "direnv": install_direnv,
+                                        "shell": install_shell, "statusline": install_statusline})
 
 
-def uninstall(args):
-    return _each(args, {"cron": uninstall_cron, "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline})
+def uninstall(what="all", dry_run=False, shell=None):
+    from spillover import schedule
+
+    return _each(what, dry_run, shell, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron,
+                                        "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline})
 
 
-def _each(args, actions):
-    what = PIECES if args.what == "all" else (args.what,)
+def _each(what, dry_run, shell, actions):
+    what = PIECES if what == "all" else (what,)
     if len(what) == 1:
-        actions[what[0]](args)  # errors go to cli.main: one line, the right exit code
+        actions[what[0]](dry_run, shell)  # errors go to cli.main: one line, the right exit code
         return 0
     failed = False
     for piece in what:
         try:
-            actions[piece](args)
+            actions[piece](dry_run, shell)
         except SpilloverError as exc:
             print(f"{piece}: ✖ {exc}", file=sys.stderr)
             failed = True
@@ -64,13 +71,37 @@ def _say(piece, text):
     print(f"{piece}: {text}")
 
 
+def _executable(path):
+    return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def console_script():
+    """The absolute path of the installed `spillover` console script that runs this code, or None.
+
+    The script being run (`sys.argv[0]`), else the one beside the interpreter (a venv's bin/).
+    When `spillover` on PATH (or ~/.local/bin/spillover) is a link to that same script, that path
+    wins: it is what pipx and `make quickstart` keep stable across upgrades, while a venv's own
+    bin/ moves with the venv (a checkout's .venv, a pipx venv rebuilt by `pipx reinstall`)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "spillover" and _executable(argv0):
+        script = os.path.abspath(argv0)
+    else:
+        script = os.path.join(os.path.dirname(sys.executable), "spillover")
+        if not _executable(script):
+            return None
+    real = os.path.realpath(script)
+    for candidate in (shutil.which("spillover"), os.path.join(os.path.expanduser("~"), ".local", "bin", "spillover")):
+        if _executable(candidate) and os.path.realpath(candidate) == real:
+            return os.path.abspath(candidate)
+    return script
+
+
 def spillover_command():
-    """The absolute command that runs this spillover: the console script beside the interpreter
-    (a venv's bin/), else the interpreter with `-m spillover`."""
-    script = os.path.join(os.path.dirname(sys.executable), "spillover")
-    if os.path.isfile(script) and os.access(script, os.X_OK):
-        return [script]
-    return [sys.executable, "-m", "spillover"]
+    """The absolute command that runs this spillover from any directory: the console script, else
+    the interpreter with -P (Python 3.11+: the working directory is not put on sys.path, so a folder
+    named `spillover` in it is never imported instead of the package)."""
+    script = console_script()
+    return [script] if script else [sys.executable, "-P", "-m", "spillover"]
 
 
 def _sh_command(*words):
@@ -94,14 +125,28 @@ def _read(path):
         return None
 
 
+def _makedirs(path, mode):
+    """os.makedirs with `mode` for every directory it creates, whatever the umask (makedirs alone
+    gives the missing parents 0777 under umask 000). Existing directories are left as they are."""
+    if os.path.isdir(path):
+        return
+    _makedirs(os.path.dirname(path), mode)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        return
+    os.chmod(path, mode)
+
+
 def _write(path, text, default_mode=0o644):
-    """Write through a symlink (dotfile managers link rc files) keeping the file's mode."""
+    """Write through a symlink (dotfile managers link rc files) keeping the file's mode, less any
+    group/world write bit; missing directories are created 0755 (0700 for a private file)."""
     real = os.path.realpath(path)
     try:
-        mode = os.stat(real).st_mode & 0o777
+        mode = os.stat(real).st_mode & 0o755
     except FileNotFoundError:
         mode = default_mode
-    os.makedirs(os.path.dirname(real), exist_ok=True)
+    _makedirs(os.path.dirname(real), 0o755 if default_mode & 0o044 else 0o700)
     atomic_write(real, text, mode=mode)
 
 
@@ -122,21 +167,56 @@ def cron_template():
     raise SpilloverError(f"{paths.shipped('spillover.cron')}: no entry line (damaged install?)")
 
 
-def cron_line(environ=None):
+def tick_environment(environ=None):
+    """NAME -> value a scheduler must pass to the tick so that its bare environment resolves the
+    same paths as this shell: CRON_ENV when set, and HOME when it is not the login home."""
     environ = os.environ if environ is None else environ
-    assignments = [f"{name}={sh_quote(environ[name])} " for name in CRON_ENV if environ.get(name)]
+    env = {}
     home = environ.get("HOME")
     try:
         login_home = pwd.getpwuid(os.getuid()).pw_dir
     except KeyError:
         login_home = None
     if home and home != login_home:
-        assignments.insert(0, f"HOME={sh_quote(home)} ")  # cron sets HOME from the password database
+        env["HOME"] = home  # cron, systemd and launchd set HOME from the password database
+    env.update({name: environ[name] for name in CRON_ENV if environ.get(name)})
+    return env
+
+
+def cron_line(environ=None):
+    assignments = "".join(f"{name}={sh_quote(value)} " for name, value in tick_environment(environ).items())
     line = (cron_template()
-            .replace("@ENV@", "".join(assignments))
-            .replace("@PYTHON@", sh_quote(sys.executable))
+            .replace("@ENV@", assignments)
+            .replace("@SPILLOVER@", " ".join(sh_quote(word) for word in spillover_command()))
             .replace("@LOG@", sh_quote(paths.state_path(paths.LOG))))
     return line.replace("%", "\\%")  # an unescaped % is a newline to cron
+
+
+def cron_daemon_running():
+    """Whether a cron daemon runs on this machine: `pgrep` when there is one, else /proc."""
+    pgrep = shutil.which("pgrep")
+    if pgrep:
+        try:
+            proc = subprocess.run([pgrep, "-x", "cron|crond|cronie|busybox-crond"], capture_output=True, text=True, timeout=10, check=False)
+            return proc.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+                if handle.read().strip() in ("cron", "crond", "cronie"):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+NO_CRON_DAEMON = ("no cron daemon is running on this machine, so the line does nothing until one does: start it "
+                  "(`sudo service cron start`, or `sudo systemctl enable --now cron`), or run `spillover install schedule`")
 
 
 def _crontab(*args, input=None):
@@ -170,15 +250,16 @@ def _write_crontab(lines):
         raise SpilloverError(f"`crontab -` refused the new crontab: {proc.stderr.strip()}")
 
 
-def install_cron(args):
+def install_cron(dry_run, shell=None, via_schedule=False):
     line = cron_line()
     lines = read_crontab().splitlines()
     ours = [i for i, text in enumerate(lines) if CRON_MARKER in text]
     if len(ours) == 1 and lines[ours[0]] == line:
         _say("cron", f"already installed, unchanged: {line}")
+        _cron_recorded(dry_run, via_schedule)
         return
     verb = "update the spillover line in" if ours else "add to"
-    if args.dry_run:
+    if dry_run:
         _say("cron", f"would {verb} your crontab: {line}")
         return
     if ours:
@@ -186,23 +267,38 @@ def install_cron(args):
         lines = [text for i, text in enumerate(lines) if i not in ours[1:]]
     else:
         lines.append(line)
-    from spillover.publish import ensure_state_dir
+    from spillover.fsutil import ensure_state_dir
 
     ensure_state_dir()  # the line appends to a log in it
     _write_crontab(lines)
     _say("cron", f"{'updated' if ours else 'added'} the tick, every minute: {line}")
+    _cron_recorded(dry_run, via_schedule)
 
 
-def uninstall_cron(args):
+def _cron_recorded(dry_run, via_schedule):
+    from spillover import schedule
+
+    if via_schedule:
+        return  # `install schedule` records its own choice and has checked the daemon
+    if not dry_run:
+        schedule.record("cron")
+    if not cron_daemon_running():
+        _say("cron", f"⚠ {NO_CRON_DAEMON}")
+
+
+def uninstall_cron(dry_run, shell=None):
     lines = read_crontab().splitlines()
     kept = [text for text in lines if CRON_MARKER not in text]
     if len(kept) == len(lines):
         _say("cron", "no spillover line in your crontab, nothing to remove")
         return
-    if args.dry_run:
+    if dry_run:
         _say("cron", f"would remove {len(lines) - len(kept)} spillover line(s) from your crontab")
         return
     _write_crontab(kept)
+    from spillover import schedule
+
+    schedule.forget("cron")
     _say("cron", f"removed the spillover line from your crontab ({len(kept)} other line(s) untouched)")
 
 
@@ -215,22 +311,42 @@ def direnv_text():
         return DIRENV_HEADER + handle.read()
 
 
-def install_direnv(args):
+def install_direnv(dry_run, shell=None):
     path = paths.direnv_lib()
     text, current = direnv_text(), _read(path)
     hint = "add `use spillover` to a project's .envrc, then `direnv allow`"
     if current == text:
         _say("direnv", f"{_tilde(path)} is up to date, unchanged ({hint})")
+        _private_lib_dir(path, dry_run)
         return
     verb = "update" if current is not None else "write"
-    if args.dry_run:
+    if dry_run:
         _say("direnv", f"would {verb} {_tilde(path)}")
         return
     _write(path, text)
     _say("direnv", f"{'updated' if current is not None else 'wrote'} {_tilde(path)} ({hint})")
+    _private_lib_dir(path, dry_run)
 
 
-def uninstall_direnv(args):
+def _private_lib_dir(path, dry_run):
+    """direnv sources every file in its lib dir: one that others can write runs their code as you.
+    A dir of yours loses its group/world write bits (one left by an install under umask 000)."""
+    lib = os.path.dirname(os.path.realpath(path))
+    try:
+        info = os.stat(lib)
+    except FileNotFoundError:
+        return
+    if info.st_uid != os.getuid() or not info.st_mode & 0o022:
+        return
+    old, new = info.st_mode & 0o7777, info.st_mode & 0o7755
+    if dry_run:
+        _say("direnv", f"would make {_tilde(lib)} mode {new:o}: others can write it (mode {old:o})")
+        return
+    os.chmod(lib, new)
+    _say("direnv", f"made {_tilde(lib)} mode {new:o}: others could write it (mode {old:o})")
+
+
+def uninstall_direnv(dry_run, shell=None):
     path = paths.direnv_lib()
     current = _read(path)
     if current is None:
@@ -239,7 +355,7 @@ def uninstall_direnv(args):
     if DIRENV_MARKER not in current.split("\n", 1)[0]:
         _say("direnv", f"{_tilde(path)} was not written by spillover, left alone")
         return
-    if args.dry_run:
+    if dry_run:
         _say("direnv", f"would remove {_tilde(path)}")
         return
     os.unlink(path)
@@ -266,17 +382,17 @@ def hook_line(shell):
     return f'eval "$({_sh_command("hook", shell)})"'
 
 
-def pick_shell(args):
-    if getattr(args, "shell", None):
-        return args.shell
+def pick_shell(shell=None):
+    if shell:
+        return shell
     name = os.path.basename(os.environ.get("SHELL", ""))
     if name in SHELLS:
         return name
     raise UsageError(f"cannot tell your shell from $SHELL={os.environ.get('SHELL', '')!r}: pass --shell bash, zsh or fish")
 
 
-def install_shell(args):
-    shell = pick_shell(args)
+def install_shell(dry_run, shell=None):
+    shell = pick_shell(shell)
     path, line = rc_file(shell), hook_line(shell)
     text = _read(path)
     lines = (text or "").splitlines()
@@ -285,7 +401,7 @@ def install_shell(args):
         if at + 1 < len(lines) and lines[at + 1] == line:
             _say("shell", f"{_tilde(path)} already has the {shell} hook, unchanged")
             return
-        if args.dry_run:
+        if dry_run:
             _say("shell", f"would update the hook line in {_tilde(path)}: {line}")
             return
         if at + 1 < len(lines) and _is_hook_line(lines[at + 1]):
@@ -295,7 +411,7 @@ def install_shell(args):
         _write(path, "\n".join(lines) + "\n")
         _say("shell", f"updated the {shell} hook in {_tilde(path)}: {line}")
         return
-    if args.dry_run:
+    if dry_run:
         _say("shell", f"would append to {_tilde(path)}: {line}")
         return
     prefix = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
@@ -303,9 +419,9 @@ def install_shell(args):
     _say("shell", f"appended the {shell} hook to {_tilde(path)} (new shells pick up the route at each prompt): {line}")
 
 
-def uninstall_shell(args):
+def uninstall_shell(dry_run, shell=None):
     # Without --shell, clean every rc file: the hook may have been installed under another $SHELL.
-    shells = (args.shell,) if getattr(args, "shell", None) else SHELLS
+    shells = (shell,) if shell else SHELLS
     found = False
     for shell in shells:
         path = rc_file(shell)
@@ -318,7 +434,7 @@ def uninstall_shell(args):
         end = at + 2 if at + 1 < len(lines) and _is_hook_line(lines[at + 1]) else at + 1
         if at > 0 and lines[at - 1] == "" and text.endswith("\n"):
             at -= 1  # the blank line install added before the marker
-        if args.dry_run:
+        if dry_run:
             _say("shell", f"would remove the hook from {_tilde(path)}")
             continue
         kept = lines[:at] + lines[end:]
@@ -364,7 +480,7 @@ def _dump(data):
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def install_statusline(args):
+def install_statusline(dry_run, shell=None):
     path = settings_path()
     settings = _load_settings(path)
     ours = {"type": "command", "command": _sh_command("statusline")}
@@ -373,13 +489,13 @@ def install_statusline(args):
         _say("statusline", f"{_tilde(path)} already runs `spillover statusline`, unchanged")
         return
     save_previous = current is not None and not is_ours(current)
-    if args.dry_run:
+    if dry_run:
         extra = f" (saving your current one to {_tilde(previous_statusline_path())})" if save_previous else ""
         _say("statusline", f"would set statusLine in {_tilde(path)} to `{ours['command']}`{extra}")
         return
     if save_previous:
         previous = previous_statusline_path()
-        os.makedirs(os.path.dirname(previous), mode=0o700, exist_ok=True)
+        _makedirs(os.path.dirname(previous), 0o700)
         atomic_write(previous, _dump(current), mode=0o600)
         _say("statusline", f"saved your statusLine to {_tilde(previous)}; `spillover statusline` runs it and shows its output")
     settings["statusLine"] = ours
@@ -387,7 +503,7 @@ def install_statusline(args):
     _say("statusline", f"set statusLine in {_tilde(path)} to `{ours['command']}` (records the plan's quota on every render)")
 
 
-def uninstall_statusline(args):
+def uninstall_statusline(dry_run, shell=None):
     path = settings_path()
     settings = _load_settings(path)
     current = settings.get("statusLine")
@@ -402,7 +518,7 @@ def uninstall_statusline(args):
         previous = None
     except (OSError, ValueError):
         raise SpilloverError(f"{previous_path} is damaged; fix or delete it, nothing was changed") from None
-    if args.dry_run:
+    if dry_run:
         what = "restore your previous statusLine" if previous else "remove the statusLine key"
         _say("statusline", f"would {what} in {_tilde(path)}")
         return

@@ -18,8 +18,6 @@ import logging
 import os
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 
 from spillover import policy
@@ -217,28 +215,19 @@ def _child_env():
 
 
 def _run(argv, stdin_text, what, secrets=()):
+    from spillover import proc
+
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_child_env(),
-                                start_new_session=True, text=True)
+        code, _, err = proc.run(argv, input=None if stdin_text is None else stdin_text.encode("utf-8"),
+                                timeout=TIMEOUT, env=_child_env(), stdout=False)
+    except proc.Timeout:
+        log.warning("notify: %s did not finish within %g s and was stopped", what, TIMEOUT)
+        return False
     except OSError as exc:
         log.warning("notify: %s %s could not start (%s)", what, redact(argv[0], secrets), exc.strerror or exc)
         return False
-    try:
-        _, err = proc.communicate(stdin_text, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: a hook's own children too
-        except OSError:
-            pass
-        try:
-            proc.communicate(timeout=1)
-        except subprocess.TimeoutExpired:
-            pass  # a grandchild escaped the group and holds the pipe; do not wait for it
-        log.warning("notify: %s did not finish within %g s and was stopped", what, TIMEOUT)
-        return False
-    if proc.returncode != 0:
-        tail = " ".join((err or "").split())[-200:]
-        log.warning("notify: %s exited %s%s", what, proc.returncode, f" ({redact(tail, secrets)})" if tail else "")
+    if code != 0:
+        tail = " ".join(err.decode("utf-8", "replace").split())[-200:]
+        log.warning("notify: %s exited %s%s", what, code, f" ({redact(tail, secrets)})" if tail else "")
         return False
     return True

@@ -4,7 +4,7 @@ import os
 import re
 import time
 
-from spillover import paths, publish
+from spillover import fsutil, paths
 from spillover.errors import SpilloverError, UsageError
 from spillover.fmt import clock
 
@@ -23,50 +23,46 @@ def parse_duration(text):
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def pin(cfg, args, now=None):
-    from spillover import tick
+def pin(cfg, route, for_=None, until_reset=False, force=False, now=None):
+    """Pin `route` ("plan" or a target) for `for_` (a duration text; default 5h) or until the hot
+    bucket resets; refuse an unhealthy target unless `force`. Publishes it right away."""
+    from spillover import targets, tick
+    from spillover.state import State, save_pin
 
     now = time.time() if now is None else now
-    state, _ = tick.load_state(publish.ensure_state_dir())
-    if args.until_reset:
-        hot = state.get("hot_bucket") or "five_hour"
-        resets = ((state.get("buckets") or {}).get(hot) or {}).get("resets_at")
+    state_dir = fsutil.ensure_state_dir()
+    state, _ = State.load(state_dir)
+    if until_reset:
+        hot = state.hot_bucket or "five_hour"
+        resets = (state.buckets.get(hot) or {}).get("resets_at")
         if not resets or resets <= now:
             raise SpilloverError(f"no known reset for {hot}: use --for DURATION instead")
         until = float(resets)
     else:
-        until = now + (parse_duration(args.duration) if args.duration else DEFAULT_PIN)
-    if args.route != "plan":
-        if args.route not in cfg.targets:
-            raise SpilloverError(f"{args.route} is not in SPILLOVER_TARGETS ({','.join(cfg.targets)})")
-        health = next((t for t in (state.get("details") or {}).get("targets", []) if t["name"] == args.route), None)
+        until = now + (parse_duration(for_) if for_ else DEFAULT_PIN)
+    if route != "plan":
+        if route not in cfg.targets:
+            raise SpilloverError(f"{route} is not in SPILLOVER_TARGETS ({','.join(cfg.targets)})")
+        health = state.target_health(route)
         if health is None:
-            health = _health_now(cfg, args.route, state, now)
-        if not health["healthy"] and not args.force:
-            raise SpilloverError(f"refusing to pin {args.route}: {health['reason']} (use --force to pin anyway)")
-    publish.write_json(paths.state_path(paths.PIN_JSON), {"route": args.route, "until": until, "force": bool(args.force), "set_at": now})
+            target = targets.get(route)
+            ctx = targets.TargetContext(now, True, dict(getattr(state, target.record_key) or {}) if target.record_key else {})
+            h = target.health(cfg, ctx)
+            health = {"healthy": h.healthy, "reason": h.reason}
+        if not health["healthy"] and not force:
+            raise SpilloverError(f"refusing to pin {route}: {health['reason']} (use --force to pin anyway)")
+    save_pin(state_dir, route, until, force, now)
     try:
         tick.run(cfg, now=now)  # publish the pinned route right away
     except tick.Busy:
         pass
-    print(f"pinned to {args.route} until {clock(until)}"
+    print(f"pinned to {route} until {clock(until)}"
           "; new `claude` processes pick it up (spillover unpin to undo)")
     return 0
 
 
-def _health_now(cfg, name, state, now):
-    from spillover import tick
-
-    if name == "openrouter":
-        h = tick.openrouter_health(cfg, tick.read_budget(cfg, state, now, True), now)
-    elif name == "anthropic":
-        h = tick.anthropic_health(cfg)
-    else:
-        h = tick.gateway_health(cfg)
-    return {"healthy": h.healthy, "reason": h.reason}
-
-
-def unpin(now=None):
+def unpin(cfg=None, now=None):
+    """Remove the pin and publish the route the plan's state gives."""
     from spillover import config, tick
 
     path = paths.state_path(paths.PIN_JSON)
@@ -75,7 +71,7 @@ def unpin(now=None):
         return 0
     os.unlink(path)
     try:
-        tick.run(config.load(), now=now)
+        tick.run(cfg or config.load(), now=now)
     except tick.Busy:
         pass
     print("pin removed; the route follows the plan's quota again")

@@ -13,12 +13,12 @@ Vocabulary
 from dataclasses import dataclass, field
 
 FIVE_HOUR = "five_hour"
-WEEKLY = ("seven_day", "seven_day_opus", "seven_day_sonnet")
+WEEKLY = ("seven_day", "seven_day_opus", "seven_day_sonnet", "seven_day_fable")
 HOT = (FIVE_HOUR, "unknown", "overage")  # buckets that flip the route by themselves
 BUCKETS = HOT + WEEKLY
 # Buckets that some source reports as numbers; the others only ever come from a transcript wall.
 MEASURED = (FIVE_HOUR,) + WEEKLY
-TARGETS = ("openrouter", "anthropic", "gateway")
+NOT_SPILLED = ("plan", "blocked")  # every other route is a spill target
 
 FORECAST_WINDOW = 30 * 60  # seconds of history the burn rate is fitted on
 FORECAST_MIN_SPAN = 60  # seconds the fitted samples must span
@@ -98,7 +98,13 @@ class Policy:
     confirm_resets: bool = True
 
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, confirm_resets=None):
+        """The policy of a Config. `confirm_resets` defaults to: some enabled source declares
+        `can_confirm_reset` (sources/base.py)."""
+        if confirm_resets is None:
+            from spillover import sources
+
+            confirm_resets = any(reader.can_confirm_reset for reader in sources.enabled(cfg))
         return cls(
             threshold=cfg.threshold,
             resume=cfg.resume,
@@ -106,7 +112,7 @@ class Policy:
             extra_usage=cfg.extra_usage,
             lead_seconds=cfg.lead_minutes * 60,
             fresh_seconds=cfg.fresh_minutes * 60,
-            confirm_resets="oauth" in cfg.sources or ("command" in cfg.sources and bool(cfg.meter_command)),
+            confirm_resets=confirm_resets,
         )
 
     @property
@@ -311,7 +317,7 @@ def decide(prev, signals, policy, now):
     cause = "; ".join(f"{b} {states[b][1]}" for b in hot)
 
     # 2. Spilled: stay until the hot bucket reads cool from fresh data; follow the chain.
-    if prev.route in TARGETS and not prev.pinned:
+    if prev.route not in NOT_SPILLED and not prev.pinned:
         if hot:
             return spill(prev.hot_bucket if prev.hot_bucket in hot else hot[0], cause)
         watch = prev.hot_bucket if prev.hot_bucket in MEASURED and prev.hot_bucket in policy.triggers else FIVE_HOUR
@@ -346,46 +352,3 @@ def decide(prev, signals, policy, now):
     if not reason:
         reason = f"{FIVE_HOUR} {states[FIVE_HOUR][1]}"
     return Decision("plan", "plan", reason, None, details)
-
-
-# --- polling the OAuth usage endpoint ---------------------------------------------------------
-
-RATE_LIMIT_LADDER = (75, 180, 300, 600, 1200, 1800)  # seconds; claude-meter's observed-safe ladder
-ERROR_LADDER = (60, 120, 300, 600)
-RETRY_AFTER_CUSHION = 300  # retrying exactly at Retry-After earned peers another hour of 429s
-
-
-def backoff_seconds(step, kind, retry_after=None):
-    """Delay after the `step`-th consecutive failure (0-based) of the usage endpoint."""
-    ladder = RATE_LIMIT_LADDER if kind == "rate_limited" else ERROR_LADDER
-    delay = ladder[min(step, len(ladder) - 1)]
-    if retry_after is not None:
-        delay = max(delay, retry_after + RETRY_AFTER_CUSHION)
-    return delay
-
-
-def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_seconds, spilled, active):
-    """Whether the tick should call the usage endpoint now, and why (a pure function).
-
-    five_hour is the merged five_hour sample (any source) or None; active says Claude Code was
-    used recently (transcripts or statusline moved).
-    """
-    if backoff_until is not None and now < backoff_until:
-        return False, "backing off"
-    since = None if last_attempt_at is None else now - last_attempt_at
-    if since is None:
-        return True, "first poll"
-    if five_hour is not None and five_hour.source != "oauth" and now - five_hour.observed_at < poll_seconds / 2:
-        return False, f"fresher signal from {five_hour.source}"
-    reset_passed = five_hour is not None and five_hour.resets_at is not None and now >= five_hour.resets_at
-    if spilled and reset_passed:
-        return since >= min(poll_seconds, 300), "confirming the reset"
-    if spilled and five_hour is not None and five_hour.resets_at is not None:
-        # A spilled plan cannot cool down before its reset: polling sooner learns nothing.
-        return since >= poll_seconds, "spilled until the reset"
-    if five_hour is not None and five_hour.percent >= policy.threshold - 10 and not reset_passed:
-        return since >= poll_seconds / 2, "close to the wall"
-    near = five_hour is not None and five_hour.percent >= policy.resume
-    if near or active:
-        return since >= poll_seconds, "near a wall" if near else "Claude Code is active"
-    return since >= 3 * poll_seconds, "idle"

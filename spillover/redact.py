@@ -34,3 +34,42 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: ESC sequences,
 def printable(text):
     """Server text as one line without control characters, fit for a terminal or a reason."""
     return " ".join(_CONTROL.sub(" ", str(text)).split())
+
+
+def redact_tree(data, secrets=()):
+    """A copy of JSON-like `data` with every string (keys too) made printable and redacted: what a
+    server, a meter or a file said goes through here before it is stored, logged or shown."""
+    secrets = tuple(s for s in secrets if s and len(s) >= 4)
+    if isinstance(data, str):
+        return redact(_strip_escapes(data), secrets)
+    if isinstance(data, dict):
+        return {redact_tree(k, secrets) if isinstance(k, str) else k: redact_tree(v, secrets) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_tree(v, secrets) for v in data]
+    return data
+
+
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def _strip_escapes(text):
+    """Terminal escape sequences (colours, cursor moves, OSC titles and links) removed outright;
+    other control characters are left for `printable` where a single line is needed."""
+    return _ESCAPE.sub("", text) if "\x1b" in text else text
+
+
+class SecretFilter:
+    """A logging filter that redacts every known secret from each record's final message."""
+
+    def __init__(self, secrets=()):
+        self.secrets = tuple(s for s in secrets if s and len(s) >= 4)
+
+    def add(self, *secrets):
+        self.secrets += tuple(s for s in secrets if s and len(s) >= 4 and s not in self.secrets)
+
+    def filter(self, record):
+        message = record.getMessage()
+        cleaned = redact(_strip_escapes(message), self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True

@@ -7,11 +7,12 @@ Any bucket may be absent; `resets_at` may be null. Appenders use one O_APPEND wr
 the file is compacted (under the tick lock, or by the statusline when it grows too big) to its
 newest lines, so it stays bounded.
 
-Only `os` and `json` here: the statusline command imports this on every render.
+Only `fsutil` (os, json, fcntl) and `sanitize` here: the statusline command imports this on every render.
 """
 
-import json
-import os
+
+from spillover import fsutil
+from spillover.sanitize import number
 
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
@@ -27,14 +28,8 @@ def record(t, source, buckets):
 
 
 def append(path, line):
-    data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, data)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    return size
+    """Append one trace line; returns the file's size after the write."""
+    return fsutil.append_jsonl(path, line, ensure_ascii=True)
 
 
 def compact(path, keep=KEEP_LINES):
@@ -46,27 +41,14 @@ def compact(path, keep=KEEP_LINES):
         return
     if len(lines) <= keep:
         return
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.writelines(lines[-keep:])
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, b"".join(lines[-keep:]))
 
 
 def iter_lines(path):
     """Each well-formed trace line (damaged lines, e.g. from a crash mid-write, are skipped)."""
-    try:
-        handle = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return
-    with handle:
-        for text in handle:
-            try:
-                line = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(line, dict) and isinstance(line.get("t"), (int, float)):
-                yield line
+    for line in fsutil.read_jsonl(path):
+        if isinstance(line.get("t"), (int, float)):
+            yield line
 
 
 def to_samples(line):
@@ -78,11 +60,10 @@ def to_samples(line):
         entry = line.get(bucket)
         if not isinstance(entry, dict):
             continue
-        pct, resets = entry.get("percent"), entry.get("resets_at")
-        if isinstance(pct, bool) or not isinstance(pct, (int, float)):
+        pct, resets = number(entry.get("percent")), number(entry.get("resets_at"))
+        if pct is None:
             continue
-        resets = float(resets) if isinstance(resets, (int, float)) and not isinstance(resets, bool) else None
-        out.append(Sample(bucket, float(pct), float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall"))))
+        out.append(Sample(bucket, pct, float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall"))))
     return out
 
 

@@ -106,7 +106,7 @@ def account(trace, decisions, end, walls=None):
         while route_index + 1 < len(decisions) and decisions[route_index + 1][0] <= a:
             route_index += 1
         route = decisions[route_index][1]
-        if route in policy.TARGETS:
+        if route not in policy.NOT_SPILLED:
             spilled += b - a
         elif at_wall(truth, a):
             wall += b - a
@@ -162,46 +162,46 @@ def chart_windows(trace, timeline, cost_per_hour):
     return [with_(w, spend=round(w.spilled_min / 60 * cost_per_hour, 2)) for w in windows]
 
 
-def run(args, out=None):
+def run(trace=None, from_history=False, threshold=None, resume=None, lead=None, cost_per_hour=10.0, step=60.0,
+        as_json=False, chart=False, compare=None, out=None):
     out = out or sys.stdout
-    if args.from_history:
-        if args.trace:
+    if from_history:
+        if trace:
             raise UsageError("give a TRACE file or --from-history, not both")
         path = paths.state_path(paths.SAMPLES_JSONL)
-    elif args.trace:
-        path = args.trace
+    elif trace:
+        path = trace
     else:
         raise UsageError("give a TRACE file (JSONL samples) or --from-history")
-    if args.step <= 0:
+    if step <= 0:
         raise UsageError("--step must be a positive number of seconds")
-    if args.cost_per_hour < 0:
+    if cost_per_hour < 0:
         raise UsageError("--cost-per-hour must be 0 or more")
     cfg = config.load()
     pol = policy.Policy.from_config(cfg)
     overrides = {}
-    if args.threshold is not None:
-        overrides["threshold"] = config._percent("--threshold", format(args.threshold, "g"))
-    if args.resume is not None:
-        overrides["resume"] = config._percent("--resume", format(args.resume, "g"))
-    if args.lead is not None:
-        if args.lead < 0:
+    if threshold is not None:
+        overrides["threshold"] = config._percent("--threshold", format(threshold, "g"))
+    if resume is not None:
+        overrides["resume"] = config._percent("--resume", format(resume, "g"))
+    if lead is not None:
+        if lead < 0:
             raise UsageError("--lead must be 0 or more minutes")
-        overrides["lead_seconds"] = args.lead * 60
+        overrides["lead_seconds"] = lead * 60
     pol = replace(pol, **overrides)
     if pol.resume >= pol.threshold:
         raise UsageError(f"resume {pol.resume:g}% must be under threshold {pol.threshold:g}%")
-    compare = getattr(args, "compare", None)
-    chart = getattr(args, "chart", False) or compare is not None
-    if chart and args.json:
+    chart = chart or compare is not None
+    if chart and as_json:
         raise UsageError("--chart and --compare draw pictures; leave out --json")
-    trace, timeline = load_trace(path), {}
-    report = replay(trace, pol, args.step, args.cost_per_hour, timeline)
+    samples, timeline = load_trace(path), {}
+    report = replay(samples, pol, step, cost_per_hour, timeline)
     report["trace"] = path
     if chart:
         from spillover import charts
 
         style = charts.style_for(out, os.environ)
-        left = chart_windows(trace, timeline, args.cost_per_hour)
+        left = chart_windows(samples, timeline, cost_per_hour)
         if compare is None:
             print_report(report, out)
             out.write("\n" + charts.timeline(left, style) + "\n")
@@ -210,12 +210,12 @@ def run(args, out=None):
         if other.resume >= other.threshold:
             raise UsageError(f"resume {other.resume:g}% must be under --compare {other.threshold:g}%")
         right_timeline = {}
-        replay(trace, other, args.step, args.cost_per_hour, right_timeline)
-        right = chart_windows(trace, right_timeline, args.cost_per_hour)
+        replay(samples, other, step, cost_per_hour, right_timeline)
+        right = chart_windows(samples, right_timeline, cost_per_hour)
         labels = (f"threshold {pol.threshold:g}%", f"threshold {other.threshold:g}%")
         out.write(charts.compare(left, right, labels, style) + "\n")
         return 0
-    if args.json:
+    if as_json:
         out.write(json.dumps(report, indent=1, sort_keys=True) + "\n")
     else:
         print_report(report, out)

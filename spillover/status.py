@@ -5,6 +5,7 @@ import os
 import time
 
 from spillover import fastcheck, paths, policy
+from spillover.exitcodes import ExitCode
 from spillover.fmt import ago, clock, until  # noqa: F401 (history and doctor import them from here)
 from spillover.targets.openrouter import money
 
@@ -13,14 +14,14 @@ def collect(cfg, now=None, config_error=None):
     """Everything status shows, as one JSON-ready dict."""
     now = time.time() if now is None else now
     code, summary = fastcheck.read(now)
-    from spillover.tick import load_state  # the same repair of damaged fields the tick does
+    from spillover.state import State  # the same repair of damaged fields the tick does
 
-    state = load_state(paths.state_dir())[0] if os.path.exists(paths.state_path(paths.STATE_JSON)) else {}
-    details = state.get("details") or {}
-    states = details.get("states") or {}
-    forecasts = details.get("forecasts") or {}
+    state = State.load(paths.state_dir())[0] if os.path.exists(paths.state_path(paths.STATE_JSON)) else State(route=None)
+    details = state.details
+    states = details.get("states", {})
+    forecasts = details.get("forecasts", {})
     buckets = []
-    for name, data in (state.get("buckets") or {}).items():
+    for name, data in state.buckets.items():
         entry = {
             "bucket": name,
             "percent": data.get("percent"),
@@ -41,11 +42,10 @@ def collect(cfg, now=None, config_error=None):
         buckets.append(entry)
     order = {b: i for i, b in enumerate(policy.BUCKETS)}
     buckets.sort(key=lambda e: order.get(e["bucket"], 99))
-    budget = state.get("budget") or {}
-    sources = state.get("sources") or {}
-    oauth = sources.get("oauth") or {}
-    problems = list(state.get("problems") or [])
-    config_error = config_error or state.get("config_error")
+    budget = state.budget
+    oauth = state.source("oauth")
+    problems = list(state.problems)
+    config_error = config_error or state.config_error
     if config_error:
         problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
     return {
@@ -53,16 +53,16 @@ def collect(cfg, now=None, config_error=None):
         "route": summary.get("route"),
         "status": summary.get("status"),
         "exit": code,
-        "reason": state.get("reason") if code != fastcheck.STALE else summary.get("reason"),
-        "route_reason": state.get("route_reason"),
-        "route_since": state.get("route_since"),
-        "decided_at": state.get("decided_at"),
+        "reason": state.reason if code != ExitCode.STALE else summary.get("reason"),
+        "route_reason": state.route_reason,
+        "route_since": state.route_since,
+        "decided_at": state.decided_at,
         "stale": summary.get("stale", True),
-        "pin": state.get("pin"),
+        "pin": state.pin,
         "pin_ignored": details.get("pin_ignored"),
         "buckets": buckets,
         "weekly_walls": details.get("weekly_walls") or [],
-        "targets": details.get("targets") or [],
+        "targets": state.targets_health(),
         "budget": {
             "key": budget.get("key"),
             "credits": budget.get("credits"),
@@ -70,11 +70,11 @@ def collect(cfg, now=None, config_error=None):
             "error": budget.get("error"),
             "credits_error": budget.get("credits_error"),
         },
-        "sources": sources,
-        "oauth_backoff_until": oauth.get("backoff_until") if (oauth.get("backoff_until") or 0) > now else None,
-        "extra_usage": state.get("extra_usage"),
+        "sources": state.sources,
+        "oauth_backoff_until": oauth.backoff_until if (oauth.backoff_until or 0) > now else None,
+        "extra_usage": state.extra_usage or None,
         "problems": problems,
-        "thresholds": state.get("thresholds") or {"threshold": cfg.threshold, "resume": cfg.resume},
+        "thresholds": state.thresholds or {"threshold": cfg.threshold, "resume": cfg.resume},
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
     }
@@ -171,7 +171,7 @@ def show(cfg, as_json=False, out=None, config_error=None):
     if data["pin_ignored"]:
         w(f"pin     ignored: {data['pin_ignored']}\n")
     decided = data["decided_at"]
-    w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the cron tick running? (spillover doctor)" if data["stale"] else "") + "\n")
+    w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the scheduled tick running? (spillover doctor)" if data["stale"] else "") + "\n")
     from spillover import charts
 
     drawn = pictures(data, now, charts.style_for(out, os.environ))

@@ -2,6 +2,11 @@
 
 from datetime import datetime
 
+# Any moment outside these years is a garbled or hostile value, never a real reset or expiry:
+# year 0, inf or 1e300 must not reach datetime arithmetic in the tick, status or doctor.
+EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z
+LATEST = 4102444800.0  # 2100-01-01T00:00:00Z
+
 
 def parse_time(value):
     """ISO-8601 (`…+00:00` or `…Z`), epoch seconds, epoch milliseconds, or a numeric string → epoch seconds."""
@@ -18,11 +23,13 @@ def parse_time(value):
             number = float(text)
         except ValueError:
             try:
-                return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-            except ValueError:
+                number = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            except (ValueError, OverflowError, OSError):
                 return None
+            return number if EARLIEST <= number <= LATEST else None
     else:
         return None
     if number != number or number <= 0:
         return None
-    return number / 1000 if number > 1e11 else number  # milliseconds look like the year 5000+
+    number = number / 1000 if number > 1e11 else number  # milliseconds look like the year 5000+
+    return number if EARLIEST <= number <= LATEST else None

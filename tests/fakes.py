@@ -19,6 +19,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0  # seconds before the status line (a hang when large)
     trickle: float = 0.0  # seconds between body bytes
+    header_trickle: float = 0.0  # seconds between header lines (30 lines), before the body
 
 
 class FakeServer:
@@ -53,6 +54,14 @@ class FakeServer:
                     headers = {"Content-Type": "application/json", **reply.headers}
                     for name, value in headers.items():
                         self.send_header(name, str(value))
+                    if reply.header_trickle:
+                        self.flush_headers()
+                        for i in range(30):
+                            if server.closing.is_set():
+                                return
+                            self.wfile.write(f"X-Slow-{i}: {i}\r\n".encode())
+                            self.wfile.flush()
+                            time.sleep(reply.header_trickle)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     if method == "HEAD":

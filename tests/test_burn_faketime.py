@@ -16,7 +16,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from spillover import policy
+from spillover.sources import oauth
 from spillover.policy import Policy, Sample
 from tests import fakes
 from tests.test_statusline import payload
@@ -102,7 +102,7 @@ def test_a_spilled_plan_is_polled_at_the_poll_interval_until_its_reset():
     pol = Policy()
     hot = Sample("five_hour", 97.0, now - 20 * 60, "statusline", now + 3600)
     kw = dict(backoff_until=None, five_hour=hot, policy=pol, poll_seconds=600, spilled=True, active=True)
-    assert policy.oauth_due(now, last_attempt_at=now - 6 * 60, **kw) == (False, "spilled until the reset")
-    assert policy.oauth_due(now, last_attempt_at=now - 10 * 60, **kw) == (True, "spilled until the reset")
+    assert oauth.oauth_due(now, last_attempt_at=now - 6 * 60, **kw) == (False, "spilled until the reset")
+    assert oauth.oauth_due(now, last_attempt_at=now - 10 * 60, **kw) == (True, "spilled until the reset")
     # On the plan the same reading is close to the wall: polled sooner.
-    assert policy.oauth_due(now, last_attempt_at=now - 6 * 60, **dict(kw, spilled=False))[0] is True
+    assert oauth.oauth_due(now, last_attempt_at=now - 6 * 60, **dict(kw, spilled=False))[0] is True

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from spillover import config, publish, targets
+from spillover import config, fsutil, targets
+from spillover.publishers import env_files as publish
 from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY, Sandbox, sandbox_env, wire
 
@@ -64,7 +65,7 @@ def test_twenty_simultaneous_ticks_one_works_the_rest_exit_0(wired):
     print("exit times", sorted(round(t, 2) for _, t, _ in finished))
     assert len(workers) == 1, f"{len(workers)} ticks did the work (times {[round(t, 1) for _, t, _ in finished]})"
     assert len(wired.usage.hits("/api/oauth/usage")) == 1
-    history = publish.read_jsonl(str(wired.state_dir / "history.jsonl"))
+    history = fsutil.read_jsonl(str(wired.state_dir / "history.jsonl"))
     assert [(h["from"], h["route"]) for h in history] == [("plan", "openrouter")]
     assert wired.state()["route"] == "openrouter"
 

@@ -19,6 +19,7 @@ import pytest
 from spillover import install
 
 LOCK = "/tmp/spillover-tests-crontab.lock"
+SPILLOVER = os.path.join(os.path.dirname(sys.executable), "spillover")  # the console script of this venv
 FOREIGN = ["MAILTO=\"\"", "# my own job, hands off", "17 5 * * 1 /usr/bin/true --weekly # mine"]
 
 pytestmark = pytest.mark.skipif(shutil.which("crontab") is None, reason="the cron package is not installed (.ci/run installs it)")
@@ -94,14 +95,15 @@ def test_dry_run_changes_nothing(sandbox, real_crontab):
     assert not sandbox.state_dir.exists()
 
 
-def test_a_changed_interpreter_replaces_our_line_in_place(sandbox, real_crontab):
+def test_a_line_of_an_earlier_version_is_replaced_in_place(sandbox, real_crontab):
     old = "* * * * * '/old/venv/bin/python' -m spillover tick >>'/old/tick.log' 2>&1 " + install.CRON_MARKER
     crontab_set("\n".join([FOREIGN[0], old, FOREIGN[2]]) + "\n")
     proc = sandbox.run("install", "cron")
     assert proc.returncode == 0 and "updated" in proc.stdout
     lines = crontab_l().splitlines()
     assert lines[0] == FOREIGN[0] and lines[2] == FOREIGN[2]
-    assert "/old/venv" not in lines[1] and sys.executable in lines[1]
+    assert "/old/venv" not in lines[1] and "-m spillover" not in lines[1]
+    assert f"'{SPILLOVER}' tick >>" in lines[1]
 
 
 def test_the_line_works_in_crons_bare_environment(wired, real_crontab):
@@ -111,7 +113,7 @@ def test_the_line_works_in_crons_bare_environment(wired, real_crontab):
     fields = line.split(None, 5)
     assert fields[:5] == ["*"] * 5
     command = fields[5].replace("\\%", "%")
-    assert f"'{sys.executable}' -m spillover tick" in command
+    assert f"'{SPILLOVER}' tick" in command
     assert f"SPILLOVER_STATE_DIR='{wired.state_dir}'" in command
     assert f"SPILLOVER_CONFIG='{wired.config_file}'" in command
     assert f"CLAUDE_CONFIG_DIR='{wired.claude_dir}'" in command
@@ -139,17 +141,17 @@ def test_no_crontab_command_is_a_clear_error(sandbox, tmp_path):
     proc = sandbox.run("install", "cron", env={"PATH": str(empty)})
     assert proc.returncode == 1
     assert "no `crontab` command" in proc.stderr
-    assert "systemd user timer" in proc.stderr and "launchd" in proc.stderr
+    assert "spillover install schedule" in proc.stderr and "systemd user timer" in proc.stderr and "launchd" in proc.stderr
 
 
 def test_cron_template_is_shipped_and_documented():
     from spillover import paths
 
     template = install.cron_template()
-    assert template.startswith("* * * * * @ENV@@PYTHON@ -m spillover tick >>@LOG@ 2>&1")
+    assert template.startswith("* * * * * @ENV@@SPILLOVER@ tick >>@LOG@ 2>&1")
     with open(paths.shipped("spillover.cron"), encoding="utf-8") as handle:
         text = handle.read()
-    for placeholder in ("@ENV@", "@PYTHON@", "@LOG@"):
+    for placeholder in ("@ENV@", "@SPILLOVER@", "@LOG@"):
         assert f"#   {placeholder}" in text
     repo_copy = os.path.join(os.path.dirname(paths.__file__), os.pardir, "cron", "spillover.cron")
     if os.path.exists(repo_copy):  # a checkout: cron/ holds the same template

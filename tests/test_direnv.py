@@ -153,14 +153,15 @@ def test_strict_env_is_really_on(project):
 
 
 def test_reload_runs_no_python(project, tmp_path):
-    """The reload path is shell only: strace sees direnv and bash, no other program, never python."""
+    """The reload path is shell only: strace sees direnv and bash, and `stat` (the owner/mode check
+    before sourcing: bash cannot read mode bits itself), no other program, never python."""
     trace = tmp_path / "direnv.trace"
     proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), "direnv", "exec", str(project.project), "true"],
                           env=project.direnv_env, cwd=project.root, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     programs = {os.path.basename(m) for m in re.findall(r'execve\("([^"]+)"', trace.read_text())}
     assert "bash" in programs
-    assert programs <= {"bash", "direnv", "true"}, programs  # `true` is the command direnv exec runs
+    assert programs <= {"bash", "direnv", "true", "stat"}, programs  # `true` is the command direnv exec runs
 
 
 def test_installed_lib_is_the_shipped_file_with_a_header(project):

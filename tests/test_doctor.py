@@ -39,6 +39,7 @@ def test_everything_wired_is_all_green(wired, real_crontab):
     assert wired.run("tick", "--poll").returncode == 0
     for what in ("cron", "direnv", "statusline"):
         assert wired.run("install", what).returncode == 0
+    assert wired.run("tick").returncode == 0  # the scheduler fires
     assert wired.run("install", "shell", "--shell", "bash").returncode == 0
     polls = len(wired.usage.hits("/api/oauth/usage"))
     key_reads = len(wired.openrouter.hits("/api/v1/key"))
@@ -46,7 +47,7 @@ def test_everything_wired_is_all_green(wired, real_crontab):
     proc, got = doctor(wired, **env)
     assert proc.returncode == 0, proc.stdout
     assert "✖" not in proc.stdout
-    for piece in ("config", "credentials", "usage", "openrouter", "models", "cron", "route", "direnv", "hook", "statusline", "claude"):
+    for piece in ("config", "credentials", "usage", "openrouter", "models", "schedule", "route", "direnv", "hook", "statusline", "claude"):
         assert got[piece][-1][0] == "✔", (piece, proc.stdout)
     assert "Claude Code 2.1.197" in got["claude"][0][1]
     assert "key sk-or-v1-…890 valid: key remaining $24.50" in got["openrouter"][0][1]
@@ -59,7 +60,7 @@ def test_fresh_machine_says_what_to_do(sandbox):
     assert proc.returncode == 1
     assert got["credentials"][0][0] == "✖" and "fix: run `claude` and log in" in got["credentials"][0][1]
     assert got["openrouter"][0] == ("✖", f"OPENROUTER_API_KEY is not set; fix: add OPENROUTER_API_KEY='sk-or-v1-…' to {sandbox.config_file}")
-    assert got["cron"][0][0] == "✖" and got["cron"][0][1].endswith("fix: spillover install cron")
+    assert got["schedule"][0] == ("✖", "nothing runs the tick every minute; no tick has run yet; fix: spillover install schedule")
     assert got["route"][0][0] == "✖" and "no tick has run yet" in got["route"][0][1]
     assert got["hook"][0][0] == "✖" and "nothing applies the route" in got["hook"][0][1]
     assert got["claude"][0] == ("✖", "`claude` is not on PATH; fix: npm install -g @anthropic-ai/claude-code")
@@ -94,7 +95,7 @@ def test_bad_config_value_is_named(sandbox):
 
 def test_key_only_in_the_environment_warns_that_cron_will_not_see_it(sandbox):
     _, got = doctor(sandbox, OPENROUTER_API_KEY=OR_KEY)
-    assert ("⚠", f"OPENROUTER_API_KEY set only in your environment: the cron tick does not see it; fix: put it in {sandbox.config_file} (mode 0600)") in got["config"]
+    assert ("⚠", f"OPENROUTER_API_KEY set only in your environment: the scheduled tick does not see it; fix: put it in {sandbox.config_file} (mode 0600)") in got["config"]
 
 
 def edit_state(sandbox, **changes):
@@ -123,9 +124,9 @@ def test_stale_tick_with_the_cron_line_installed(wired, real_crontab):
     edit_state(wired, decided_at=time.time() - 20 * 60)
     proc, got = doctor(wired)
     assert proc.returncode == 1
-    cron = got["cron"][0]
-    assert cron[0] == "✖" and cron[1].startswith("line installed but last tick 20m ago; tick.log says: ")
-    assert "is the cron daemon running?" in cron[1]
+    cron = got["schedule"][0]
+    assert cron[0] == "✖" and cron[1].startswith("crontab line installed but not firing: last tick 20m ago, the period is 60s; tick.log says: ")
+    assert "fix: no cron daemon is running" in cron[1] or "fix: the cron daemon runs: see tick.log" in cron[1]
     assert got["route"][0][0] == "✖" and "the cron tick seems not to run" in got["route"][0][1]
 
 

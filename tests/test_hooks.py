@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from spillover import config, publish, shellhooks, targets
+from spillover import config, fsutil, paths, shellhooks, targets
+from spillover.publishers import env_files as publish
 from tests.conftest import OR_KEY
 
 MANAGED = targets.MANAGED
@@ -55,7 +56,7 @@ def expected_env(route, reason, pin=""):
 
 
 def flips(sandbox):
-    return publish.read_jsonl(str(sandbox.state_dir / "history.jsonl"))
+    return fsutil.read_jsonl(str(sandbox.state_dir / "history.jsonl"))
 
 
 def parse_dumps(stdout):
@@ -305,7 +306,8 @@ def test_shipped_shell_files_lint_clean(name, checker):
 
 def test_fish_plan_route_keeps_the_users_universal_variables(sandbox):
     """`set -e` without a scope would erase a universal variable from every fish session, for good."""
-    from spillover import publish, targets
+    from spillover import targets
+    from spillover.publishers import env_files as publish
     from spillover.config import load
 
     sandbox.state_dir.mkdir(parents=True, exist_ok=True)
@@ -316,3 +318,33 @@ def test_fish_plan_route_keeps_the_users_universal_variables(sandbox):
     assert subprocess.run(["fish", "-c", f"source '{route}'"], env=env).returncode == 0
     out = subprocess.run(["fish", "-c", "set -qU ANTHROPIC_BASE_URL; and echo $ANTHROPIC_BASE_URL"], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "https://mine.example"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_a_refused_route_file_is_said_once_and_costs_no_fork_per_prompt(sandbox, monkeypatch, tmp_path, shell):
+    """A route file others can write is refused with one line; later prompts neither repeat it nor
+    fork for the mode check again (retried after 30 s in bash and zsh, 100 prompts in fish)."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", OR_KEY)
+    write_route(sandbox, "openrouter", "r")
+    for name in ("route.env", "route.fish"):
+        os.chmod(sandbox.state_dir / name, 0o666)
+    counts = {}
+    for n in (1, 51):
+        trace = tmp_path / f"{shell}-{n}.trace"
+        body = "\n".join(["PROMPT"] * n) + "\necho \"route:$SPILLOVER_ROUTE\"\n"
+        proc = run_script(sandbox, shell, hook_script(shell, body), strace=trace)
+        assert proc.stdout.split() == ["route:"], proc.stderr
+        assert proc.stderr.count("spillover: not sourcing") == 1 and "can be written by others" in proc.stderr, proc.stderr
+        counts[n] = sum(1 for line in trace.read_text().splitlines()
+                        if re.search(r"\b(fork|vfork|clone3?)\(", line) and "CLONE_THREAD" not in line)
+    assert counts[51] == counts[1], counts
+
+
+def test_bash_check_is_the_same_in_the_hook_and_the_direnv_library():
+    """hook.bash and direnvrc carry one copy each of _spillover_check/_spillover_refusal: keep them equal."""
+    def functions(name):
+        with open(paths.shipped(name), encoding="utf-8") as handle:
+            text = handle.read()
+        start = text.index("# Trust before use")
+        return text[start:text.index("\n}\n", text.index("_spillover_refusal() {")) + 3]
+    assert functions("hook.bash") == functions("direnvrc")

@@ -9,6 +9,7 @@ import pytest
 
 from spillover import install, paths
 from tests.test_cron import crontab_l, real_crontab  # noqa: F401  (fixture)
+from tests.test_schedule import FakeBin
 
 SPILLOVER = os.path.join(os.path.dirname(sys.executable), "spillover")
 
@@ -174,31 +175,32 @@ def test_previous_statusline_path_is_the_contract_with_the_statusline_command(sa
 # --- all --------------------------------------------------------------------------------------
 
 
-def test_dry_run_all_writes_nothing(sandbox, real_crontab):
+def test_dry_run_all_writes_nothing(sandbox, real_crontab, tmp_path_factory):
     (sandbox.home / ".bashrc").write_text("# mine\n")
     before = snapshot(sandbox.root)
-    proc = sandbox.run("install", "all", "--dry-run", env={"SHELL": "/bin/bash"})
+    proc = sandbox.run("install", "all", "--dry-run", env=dict(FakeBin(tmp_path_factory.mktemp("bin"), cron=True).env(sandbox), SHELL="/bin/bash"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["cron", "direnv", "shell", "statusline"]
+    assert [line.split(":")[0] for line in lines] == ["schedule", "cron", "direnv", "shell", "statusline"]
     assert all(" would " in line for line in lines), lines
     assert snapshot(sandbox.root) == before
     assert crontab_l() is None
 
 
-def test_install_all_then_uninstall_all_restores_everything(sandbox, real_crontab):
+def test_install_all_then_uninstall_all_restores_everything(sandbox, real_crontab, tmp_path_factory):
     (sandbox.home / ".bashrc").write_text("# mine\n")
     sandbox.claude_dir.mkdir(parents=True)
     (sandbox.claude_dir / "settings.json").write_text(json.dumps({"statusLine": {"type": "command", "command": "mine"}}, indent=2) + "\n")
+    env = dict(FakeBin(tmp_path_factory.mktemp("bin"), cron=True).env(sandbox), SHELL="/bin/bash")  # a cron daemon runs
     before = snapshot(sandbox.root)
-    proc = sandbox.run("install", "all", env={"SHELL": "/bin/bash"})
+    proc = sandbox.run("install", "all", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == 5  # one per action (statusline: save + set)
+    assert len(proc.stdout.splitlines()) == 6  # the scheduler chosen, then one per action (statusline: save + set)
     assert len([l for l in crontab_l().splitlines() if install.CRON_MARKER in l]) == 1
-    again = sandbox.run("install", "all", env={"SHELL": "/bin/bash"})
-    assert all("unchanged" in line for line in again.stdout.splitlines()), again.stdout
+    again = sandbox.run("install", "all", env=env)
+    assert all("unchanged" in line for line in again.stdout.splitlines()[1:]), again.stdout
 
-    proc = sandbox.run("uninstall", "all", check=True)
+    proc = sandbox.run("uninstall", "all", env=env, check=True)
     assert crontab_l() is None
     after = snapshot(sandbox.root)
     created = set(after) - set(before)
@@ -207,9 +209,7 @@ def test_install_all_then_uninstall_all_restores_everything(sandbox, real_cronta
 
 
 def test_install_all_reports_each_failure_and_goes_on(sandbox, tmp_path):
-    empty = tmp_path / "no-crontab-bin"
-    empty.mkdir()
-    proc = sandbox.run("install", "all", env={"SHELL": "/bin/bash", "PATH": str(empty)})
+    proc = sandbox.run("install", "all", env={"SHELL": "/bin/bash", "PATH": str(FakeBin(tmp_path).dir)})
     assert proc.returncode == 1
-    assert "cron: ✖ no `crontab` command" in proc.stderr
+    assert "schedule: ✖ no scheduler that runs here" in proc.stderr
     assert [line.split(":")[0] for line in proc.stdout.splitlines()] == ["direnv", "shell", "statusline"]

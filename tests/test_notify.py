@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from spillover import config, notify, policy
+from spillover import config, notify, targets
 from tests import fakes
 from tests.conftest import ANT_KEY, OR_KEY
 
@@ -156,7 +156,7 @@ def test_weekly_wall_with_default_policy_notifies_once_and_does_not_flip(wired, 
     assert len(recorder.desktop()) == 1
     # No flip: nothing in route.env routes Claude Code away from the plan.
     state = wired.state()
-    assert state["route"] not in policy.TARGETS
+    assert state["route"] not in targets.names()
     text = wired.route_env()
     assert "export ANTHROPIC" not in text and "export CLAUDE_CODE" not in text
     assert "unset" in text and "ANTHROPIC_AUTH_TOKEN" in text.split("unset", 1)[1]

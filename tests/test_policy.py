@@ -9,11 +9,10 @@ from spillover.policy import (
     Sample,
     Signals,
     TargetHealth,
-    backoff_seconds,
     decide,
     merge,
-    oauth_due,
 )
+from spillover.sources.oauth import backoff_seconds, oauth_due
 
 NOW = 1_800_000_000.0
 H = 3600.0

@@ -22,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from spillover import config, publish, targets
+from spillover import config, targets
+from spillover.publishers import env_files as publish
 from spillover.errors import ConfigError
 from tests import fakes
 from tests.conftest import REPO, sandbox_env

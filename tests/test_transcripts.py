@@ -377,3 +377,151 @@ def test_tick_reads_legacy_wording_and_blocks_without_a_target(sandbox):
     assert state["route"] == "blocked" and state["hot_bucket"] == "unknown"
     assert state["buckets"]["unknown"]["resets_at"] == int(now) + 3000
     assert sandbox.run("check", "-q").returncode == 4
+
+
+# --- the real clients' records (tests/fixtures/transcripts/<version>/, tests/e2e/capture_walls.py) ---
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+CLIENT_VERSIONS = ("2.1.197", "2.1.332")
+
+
+def real_cases():
+    out = []
+    for version in CLIENT_VERSIONS:
+        with open(os.path.join(FIXTURES, "transcripts", version, "cases.json"), encoding="utf-8") as handle:
+            for name, case in sorted(json.load(handle).items()):
+                out.append(pytest.param(version, name, case, id=f"{version}-{name}"))
+    return out
+
+
+def real_records(version, name):
+    path = os.path.join(FIXTURES, "transcripts", version, f"{name}.jsonl")
+    with open(path, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    assert records and all(r["isApiErrorMessage"] is True and r["version"] == version for r in records), path
+    return records
+
+
+def test_the_fixtures_cover_every_claim_of_both_clients():
+    cases = {(p.values[0], p.values[1]): p.values[2] for p in real_cases()}
+    for version in CLIENT_VERSIONS:
+        expected = {n: c["expect"] for (v, n), c in cases.items() if v == version}
+        assert {"five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "seven_day_fable", "overage"} <= set(expected.values())
+        assert None in expected.values()  # and non-walls
+
+
+@pytest.mark.parametrize("version,name,case", real_cases())
+def test_every_real_wording_spills_with_its_bucket_and_reset_or_not_at_all(version, name, case):
+    records = real_records(version, name)
+    text = transcripts.message_text(records[-1])
+    assert text == case["result"], "the record holds what the client printed"
+    written = transcripts.record_time(records[-1])
+    if case["expect"] is None:
+        assert [transcripts.wall_of(r, written) for r in records] == [None] * len(records), text
+        assert transcripts.classify_wall(text, written) is None, text
+        return
+    reset = case["answered"]["reset"]
+    got = transcripts.wall_of(records[-1], written)
+    assert got is not None, f"{version} {name}: not read as a wall: {text!r}"
+    assert got[0] == case["expect"], text
+    assert got[1] == pytest.approx(written, abs=0.001)
+    assert got[2] == pytest.approx(reset, abs=60), text  # the text shows the minute; 2.1.3xx also the epoch
+    # The text alone, as a StopFailure hook gets it, says the same (to the minute).
+    bucket, resets_at = transcripts.classify_wall(text, written)
+    assert bucket == case["expect"] and resets_at == pytest.approx(reset, abs=60) and resets_at <= reset + 1, text
+
+
+@pytest.mark.parametrize("version,name,case", real_cases())
+def test_stopfailure_payloads_of_both_clients_classify_like_the_transcript(version, name, case):
+    with open(os.path.join(FIXTURES, "stopfailure", version, f"{name}.json"), encoding="utf-8") as handle:
+        payload = json.load(handle)
+    assert payload["hook_event_name"] == "StopFailure"
+    record = real_records(version, name)[-1]
+    assert payload["last_assistant_message"] == transcripts.message_text(record)
+    assert payload["error"] == record["error"]
+    written = transcripts.record_time(record)
+    got = transcripts.classify_wall(payload["last_assistant_message"], written)
+    if case["expect"] is None:
+        assert got is None
+    else:
+        assert got[0] == case["expect"] and got[1] == pytest.approx(case["answered"]["reset"], abs=60)
+
+
+def test_a_332_record_in_an_unknown_wording_is_read_from_its_quota_limits():
+    record = real_records("2.1.332", "seven_day_overage_included")[-1]
+    record["message"]["content"][0]["text"] = "Fable hit a wall we have never seen the words of"
+    written = transcripts.record_time(record)
+    assert transcripts.wall_of(record, written) == ("seven_day_fable", written, record["quotaLimits"]["resetsAt"])
+    record["apiError"] = None  # without the client's own verdict, an unknown wording is no wall
+    assert transcripts.wall_of(record, written) is None
+
+
+# Wordings read in 2.1.332's bundle that a fake cannot provoke headless (a feature flag, an
+# interactive dialog, a plan type): built from the real records' shape.
+DERIVED_WALLS = [
+    ("You've hit your 5-hour limit · resets 5:40pm (Europe/Madrid) · progress saved", "five_hour", "2026-07-26T15:40:00+00:00"),
+    ("You've hit your weekly limit · resets Jul 30, 9am (UTC) · progress saved", "seven_day", "2026-07-30T09:00:00+00:00"),
+    ("You've hit your Fable limit · resets Jul 30, 9am (UTC)", "seven_day_fable", "2026-07-30T09:00:00+00:00"),
+    ("You've hit your Fable 5 limit · resets Jul 30, 9am (UTC)", "seven_day_fable", "2026-07-30T09:00:00+00:00"),
+    ("You've reached your Fable limit for this week. Switch models?", "seven_day_fable", None),
+    ("You've hit your usage credit limit · resets Aug 1, 12am (UTC)", "overage", "2026-08-01T00:00:00+00:00"),
+    ("You've hit your limit · resets 4pm (UTC) · progress saved", "overage", "2026-07-26T16:00:00+00:00"),
+    ("You're out of usage credits · resets 4pm (UTC) · progress saved", "overage", "2026-07-26T16:00:00+00:00"),
+    ("You're out of usage credits. Run /usage-credits to keep using Fable 5 or /model to switch models.", "overage", None),
+    ("You're out of usage credits. /model to switch models.", "overage", None),
+    ("Fable 5 requires usage credits. /model to switch models.", "overage", None),
+    ("Opus 5.5 requires usage credits. Run /usage-credits to continue or switch models with /model.", "overage", None),
+    ("Claude stopped here because Fable 5 now requires usage credits. /model to switch models.", "overage", None),
+    ("You've hit your monthly spend limit. /model to switch models.", "overage", None),
+    ("Fable limit reached · continuing on Fable 5 uses usage credits · Claude stopped here · send a message to be asked "
+     "again, or switch models", "seven_day_fable", None),
+    ("You've hit your 5-hour limit", "five_hour", None),
+    ("You've hit your Fable limit", "seven_day_fable", None),
+]
+DERIVED_NOT_WALLS = [
+    "You've used 91% of your 5-hour limit · resets 5:40pm (Europe/Madrid)",
+    "You've used 80% of your Fable limit · resets Jul 30, 9am (UTC) · /usage-credits to keep using Claude Code",
+    "Over 90% of your usage credit limit used",
+    "Approaching Fable limit",
+    "You're close to your usage credit limit",
+    "You're now using usage credits · Your 5-hour limit resets 5:40pm (Europe/Madrid)",
+    "Now using usage credits for Fable · Your Fable limit resets Jul 30, 9am (UTC)",
+    "Switched to Opus 5.5 for this session · Fable 5 requires usage credits · /model to change",
+    "API Error: 400 Third-party apps now draw from your extra usage, not your plan limits.",
+    "API Error: Extra usage is required for long context requests.",
+    "Server is temporarily limiting requests (not your usage limit)",
+]
+
+
+@pytest.mark.parametrize("text,bucket,reset", DERIVED_WALLS)
+def test_wordings_from_the_bundle_are_walls(text, bucket, reset):
+    assert transcripts.classify_wall(text, WRITTEN) == (bucket, None if reset is None else at(reset))
+    assert transcripts.wall_of(wall_record(text, WRITTEN), WRITTEN) == (bucket, WRITTEN, None if reset is None else at(reset))
+
+
+@pytest.mark.parametrize("text", DERIVED_NOT_WALLS)
+def test_notices_from_the_bundle_are_not_walls(text):
+    assert transcripts.classify_wall(text, WRITTEN) is None
+    assert transcripts.wall_of(wall_record(text, WRITTEN), WRITTEN) is None
+
+
+def test_classify_wall_reads_a_zoneless_reset_in_the_given_zone():
+    assert transcripts.classify_wall("You've hit your 5-hour limit · resets 7:45pm", WRITTEN, "Europe/Berlin") == (
+        "five_hour", at("2026-07-26T17:45:00+00:00"))
+
+
+def test_tick_spills_on_a_fable_wall_from_the_newest_client(wired):
+    record = real_records("2.1.332", "seven_day_overage_included")[-1]
+    now = time.time()
+    reset = now + 3 * 86400
+    record["timestamp"] = iso(now - 5)
+    record["quotaLimits"]["resetsAt"] = int(reset)
+    record["message"]["content"][0]["text"] = f"You've hit your Fable limit · resets {reset_text(reset)}"
+    write_lines(session_file(wired.claude_dir), chat_records(now - 60) + [record])
+    wired.run("tick", check=True, env={"SPILLOVER_SOURCES": "transcripts", "SPILLOVER_WEEKLY": "spill"})
+    state = wired.state()
+    assert state["route"] == "openrouter" and state["hot_bucket"] == "seven_day_fable", state["reason"]
+    assert state["buckets"]["seven_day_fable"]["resets_at"] == int(reset)
+    wired.run("tick", check=True, env={"SPILLOVER_SOURCES": "transcripts"})  # weekly=notify: a weekly wall blocks, says so
+    assert wired.state()["hot_bucket"] == "seven_day_fable"
+    assert "seven_day_fable" in wired.run("status").stdout

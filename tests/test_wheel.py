@@ -3,6 +3,7 @@ checkout: build the wheel, install it into a fresh venv, `spillover install dire
 then a real direnv reload of a `use spillover` .envrc sees the route."""
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -96,4 +97,59 @@ def test_installed_wheel_hooks_and_cron_line(wheel_venv, sandbox):
     out = subprocess.run([spillover, "install", "cron", "--dry-run"], env=dict(env, PATH=os.environ["PATH"]),
                          capture_output=True, text=True)
     if shutil.which("crontab"):
-        assert f"'{venv}/bin/python' -m spillover tick" in out.stdout, out.stderr
+        assert f"'{venv}/bin/spillover' tick" in out.stdout and "-m spillover" not in out.stdout, out.stderr
+
+
+# --- the README's quick start, installed with pipx ---------------------------------------------
+
+
+def readme_quick_start():
+    """The commands of the README's Quick start block, as written, without `make test`."""
+    block = (REPO / "README.md").read_text().split("## Quick start\n", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return "\n".join(line for line in block.splitlines() if line.strip() != "make test") + "\n"
+
+
+@pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed")
+def test_readme_quick_start_with_pipx_then_the_scheduled_command_ticks_from_home(wheel_venv, sandbox, usage_server,
+                                                                               openrouter_server, tmp_path_factory):
+    from tests.conftest import OR_KEY
+    from tests.test_schedule import FakeBin, shadowing_home, unit_command, user_env
+
+    wheel, _ = wheel_venv
+    home = sandbox.home
+    sandbox.write_credentials()
+    sandbox.write_config(SPILLOVER_CLAUDE_USAGE_URL=f"{usage_server.url}/api/oauth/usage",
+                         OPENROUTER_API_URL=f"{openrouter_server.url}/api/v1",
+                         SPILLOVER_OPENROUTER_BASE_URL=f"{openrouter_server.url}/api", SPILLOVER_TIMEOUT="2")
+    fake = FakeBin(tmp_path_factory.mktemp("bin"), systemd=True, linger="yes")  # a desktop with systemd
+    env = dict(user_env(sandbox), PATH=f"{fake.dir}:{os.environ['PATH']}", SHELL="/bin/bash",
+               PIPX_HOME=str(home / ".local/pipx"), PIPX_BIN_DIR=str(home / ".local/bin"),
+               SPILLOVER_SPEC=str(wheel))  # what `make quickstart` installs: the built wheel, not the checkout
+    script = readme_quick_start()
+    assert "sk-or-v1-…" in script and "make quickstart" in script
+    proc = subprocess.run(["bash", "-eu", "-c", script.replace("sk-or-v1-…", OR_KEY)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    exe = home / ".local/bin/spillover"
+    assert exe.is_symlink() and str(os.path.realpath(exe)).startswith(str(home / ".local/pipx"))
+    assert f"quickstart: {home}/.local/bin is not on your PATH" in out
+    assert "  bash: echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> ~/.bashrc" in out
+    assert f"  fish: fish_add_path {home}/.local/bin" in out
+    assert "schedule: runs the tick every minute with a systemd user timer" in out
+    assert "systemctl --user enable --now spillover.timer" in fake.calls()
+    settings = json.loads((home / ".claude/settings.json").read_text())
+    assert settings["statusLine"]["command"] == f"'{exe}' statusline"
+    assert f"eval \"$('{exe}' hook bash)\"" in (home / ".bashrc").read_text()
+    assert sandbox.state()["route"] == "plan"  # the first tick
+    assert "tick    last " in out and "tick    last never" not in out  # `spillover status` ran after the tick
+    assert OR_KEY not in out + proc.stderr
+
+    unit_env, argv = unit_command((home / ".config/systemd/user/spillover.service").read_text())
+    assert unit_env == {"HOME": str(home)} and argv == [str(exe), "tick"]
+    (sandbox.state_dir / "state.json").unlink()
+    shadowing_home(sandbox, "package")
+    run = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in unit_env.items()), *argv], cwd=home,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert sandbox.state()["route"] == "plan"

@@ -6,10 +6,12 @@ when they are off; the key is missing when Claude Code never learned it.
 `oauthAccount.hasExtraUsageEnabled` is the fallback. Never fails: unreadable means unknown.
 """
 
-import json
 import os
 
-from spillover import paths
+from spillover import jsonsafe, paths
+from spillover.sources.base import Source, SourceResult
+
+CLAUDE_JSON_MAX_BYTES = 64 << 20  # it keeps every project's history; tens of MiB at most
 
 SOURCE = "~/.claude.json"
 
@@ -25,8 +27,7 @@ def extra_usage(cfg):
     path = path_for(cfg)
     info = {"enabled": None, "reason": None, "path": path, "source": SOURCE}
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = jsonsafe.load_file(path, CLAUDE_JSON_MAX_BYTES)
     except FileNotFoundError:
         info["reason"] = f"{path} does not exist (Claude Code not used here yet?)"
         return info
@@ -53,3 +54,19 @@ def extra_usage(cfg):
     else:
         info["reason"] = "Claude Code has not recorded whether usage credits are on"
     return info
+
+
+class ClaudeJsonSource(Source):
+    """Claude Code's cached extra-usage state; always read (it is one small local file)."""
+
+    name = "claude_json"
+    local = True
+
+    def enabled(self, cfg):
+        return True
+
+    def read(self, ctx):
+        return SourceResult([], None, {"extra_usage": extra_usage(ctx.cfg)})
+
+
+READER = ClaudeJsonSource()

@@ -7,11 +7,12 @@ The defaults read `claude-meter --json`, whose buckets sit under `usage.*` as
 
 import json
 import shlex
-import subprocess
 
+from spillover import jsonsafe, proc
 from spillover.errors import SourceError
 from spillover.policy import Sample
 from spillover.redact import redact
+from spillover.sources.base import Source, guarded
 from spillover.sources.oauth import parse_time, percent
 
 SOURCE = "command"
@@ -41,21 +42,21 @@ def run(cfg):
         raise SourceError("SPILLOVER_METER_COMMAND is empty")
     name = argv[0]
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=cfg.timeout, check=False, stdin=subprocess.DEVNULL)
+        code, out, err = proc.run(argv, timeout=cfg.timeout)
     except FileNotFoundError:
         raise SourceError(f"meter command {name!r} not found (is it installed and on PATH?)") from None
     except PermissionError:
         raise SourceError(f"meter command {name!r} is not executable") from None
-    except subprocess.TimeoutExpired:
+    except proc.Timeout:
         raise SourceError(f"meter command {name!r} did not finish within {cfg.timeout:g}s", kind="unavailable") from None
     except OSError as exc:
         raise SourceError(f"meter command {name!r} could not run ({exc.strerror or exc})") from None
-    stdout = proc.stdout[:MAX_OUTPUT].decode("utf-8", "replace")
-    if proc.returncode != 0:
-        why = _tail(proc.stderr.decode("utf-8", "replace"), cfg.secrets) or _tail(stdout, cfg.secrets)
-        raise SourceError(f"meter command {name!r} exited {proc.returncode}" + (f": {why}" if why else ""))
+    stdout = out[:MAX_OUTPUT].decode("utf-8", "replace")
+    if code != 0:
+        why = _tail(err.decode("utf-8", "replace"), cfg.secrets) or _tail(stdout, cfg.secrets)
+        raise SourceError(f"meter command {name!r} exited {code}" + (f": {why}" if why else ""))
     try:
-        return json.loads(stdout)
+        return jsonsafe.loads(stdout)
     except ValueError:
         shown = _tail(stdout, cfg.secrets) or "(no output)"
         raise SourceError(f"meter command {name!r} did not print JSON: {shown}") from None
@@ -107,3 +108,19 @@ def parse(cfg, data, now):
 
 def fetch(cfg, now):
     return parse(cfg, run(cfg), now)
+
+
+class CommandSource(Source):
+    """A meter program (SPILLOVER_METER_COMMAND) that prints quota JSON."""
+
+    name = "command"
+    can_confirm_reset = True
+
+    def enabled(self, cfg):
+        return self.name in cfg.sources and bool(cfg.meter_command)
+
+    def read(self, ctx):
+        return guarded(self, ctx, lambda: fetch(ctx.cfg, ctx.now))
+
+
+READER = CommandSource()

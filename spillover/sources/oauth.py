@@ -4,21 +4,24 @@ Claude Code owns the token: refreshing it here would rotate the refresh token un
 feet and log it out. An expired token makes the plan quota "unknown" until Claude Code runs again.
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
+from spillover import jsonsafe
 from spillover.errors import SourceError
 from spillover.policy import Sample
+from spillover.sanitize import number as sane
+from spillover.sources.base import Source, SourceResult
 from spillover.times import parse_time  # noqa: F401 (also used by the command source)
 
 BETA = "oauth-2025-04-20"
 FALLBACK_CLIENT_VERSION = "2.1.0"
 EXPIRY_MARGIN = 300  # seconds; Claude Code itself treats a token this close to expiry as expired
 KEYCHAIN_SERVICE = "Claude Code-credentials"
+CREDENTIALS_MAX_BYTES = 64 * 1024  # a real .credentials.json is well under 1 KiB
 FLAT_BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet")
 # limits[] kinds -> bucket; weekly_scoped is resolved by its model's display name.
 LIMIT_KINDS = {"session": "five_hour", "weekly_all": "seven_day"}
@@ -38,7 +41,7 @@ class Credentials:
 
 def _parse_credentials(text, origin):
     try:
-        data = json.loads(text)
+        data = jsonsafe.loads(text)
     except ValueError:
         raise SourceError(f"{origin}: not valid JSON", kind="auth") from None
     oauth = data.get("claudeAiOauth") if isinstance(data, dict) else None
@@ -64,10 +67,10 @@ def load_credentials(claude_dirs):
     for path in credential_files(claude_dirs):
         if os.path.exists(path):
             try:
-                with open(path, encoding="utf-8") as handle:
-                    return _parse_credentials(handle.read(), path)
+                return _parse_credentials(jsonsafe.read_file(path, CREDENTIALS_MAX_BYTES), path)
             except OSError as exc:
-                raise SourceError(f"{path}: cannot be read ({exc.strerror})", kind="auth") from None
+                reason = exc.strerror or str(exc).removeprefix(f"{path}: ")
+                raise SourceError(f"{path}: cannot be read ({reason})", kind="auth") from None
     if sys.platform == "darwin":
         try:
             out = subprocess.run(
@@ -127,13 +130,8 @@ def percent(value, *, fraction_ok=False):
     The endpoint speaks percent; a lying server that sends a fraction (0.42) is recognised by the
     caller (fraction_ok), see `parse_usage`.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        return None
-    if number != number or number < 0 or number > 1000:
+    number = sane(value, strings=True, minimum=0, maximum=1000)
+    if number is None:
         return None
     if fraction_ok:
         number *= 100
@@ -228,3 +226,103 @@ def fetch(cfg, now=None, version_cache=None, previous=None):
     samples = parse_usage(data, now, previous=previous)
     extra = data.get("extra_usage") if isinstance(data, dict) and isinstance(data.get("extra_usage"), dict) else None
     return samples, extra, creds
+
+
+# --- when to poll (pure, table-tested) -------------------------------------------------------
+
+RATE_LIMIT_LADDER = (75, 180, 300, 600, 1200, 1800)  # seconds; claude-meter's observed-safe ladder
+ERROR_LADDER = (60, 120, 300, 600)
+RETRY_AFTER_CUSHION = 300  # retrying exactly at Retry-After earned peers another hour of 429s
+
+
+def backoff_seconds(step, kind, retry_after=None):
+    """Delay after the `step`-th consecutive failure (0-based) of the usage endpoint."""
+    ladder = RATE_LIMIT_LADDER if kind == "rate_limited" else ERROR_LADDER
+    delay = ladder[min(step, len(ladder) - 1)]
+    if retry_after is not None:
+        delay = max(delay, retry_after + RETRY_AFTER_CUSHION)
+    return delay
+
+
+def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_seconds, spilled, active):
+    """Whether the tick should call the usage endpoint now, and why (a pure function).
+
+    five_hour is the merged five_hour sample (any source) or None; active says Claude Code was
+    used recently (transcripts or statusline moved).
+    """
+    if backoff_until is not None and now < backoff_until:
+        return False, "backing off"
+    since = None if last_attempt_at is None else now - last_attempt_at
+    if since is None:
+        return True, "first poll"
+    if five_hour is not None and five_hour.source != "oauth" and now - five_hour.observed_at < poll_seconds / 2:
+        return False, f"fresher signal from {five_hour.source}"
+    reset_passed = five_hour is not None and five_hour.resets_at is not None and now >= five_hour.resets_at
+    if spilled and reset_passed:
+        return since >= min(poll_seconds, 300), "confirming the reset"
+    if spilled and five_hour is not None and five_hour.resets_at is not None:
+        # A spilled plan cannot cool down before its reset: polling sooner learns nothing.
+        return since >= poll_seconds, "spilled until the reset"
+    if five_hour is not None and five_hour.percent >= policy.threshold - 10 and not reset_passed:
+        return since >= poll_seconds / 2, "close to the wall"
+    near = five_hour is not None and five_hour.percent >= policy.resume
+    if near or active:
+        return since >= poll_seconds, "near a wall" if near else "Claude Code is active"
+    return since >= 3 * poll_seconds, "idle"
+
+
+# --- the source -------------------------------------------------------------------------------
+
+
+class OAuthSource(Source):
+    """The usage endpoint, read with Claude Code's own OAuth token, on the `oauth_due` schedule."""
+
+    name = "oauth"
+    can_confirm_reset = True
+
+    def read(self, ctx):
+        from spillover.policy import FIVE_HOUR, Policy
+
+        cfg, now, rec = ctx.cfg, ctx.now, ctx.record
+        due, why = oauth_due(
+            now,
+            last_attempt_at=rec.last_attempt_at,
+            backoff_until=rec.backoff_until,
+            five_hour=ctx.merged.get(FIVE_HOUR),
+            policy=Policy.from_config(cfg),
+            poll_seconds=cfg.poll_minutes * 60,
+            spilled=ctx.spilled,
+            active=ctx.active,
+        )
+        if rec.kind == "expired" and not ctx.force:
+            # An expired token stays expired until Claude Code renews the credentials file.
+            files = [p for p in credential_files(cfg.claude_dirs) if os.path.exists(p)]
+            mtime = max((os.path.getmtime(p) for p in files), default=None)
+            # No file (macOS keychain): nothing to watch, so the usual schedule decides.
+            if mtime is not None and mtime <= (rec.last_attempt_at or 0):
+                rec.due = "waiting for Claude Code to renew its token"
+                return SourceResult([], rec)
+            due = due or mtime is not None
+        if not due and not ctx.force:
+            rec.due = why
+            return SourceResult([], rec)
+        try:
+            version_cache = dict(rec.extra.get("client") or {})
+            got, extra, _ = fetch(cfg, now, version_cache, previous=ctx.merged)
+            rec.extra["client"] = version_cache
+        except SourceError as exc:
+            step = int(rec.failures or 0)
+            rec.failed(now, exc, status=exc.status)
+            if exc.kind in ("expired", "auth"):
+                rec.backoff_until = None
+            else:
+                kind = "rate_limited" if exc.status == 429 else "error"
+                rec.backoff_until = now + backoff_seconds(step, kind, exc.retry_after)
+            rec.due = why
+            return SourceResult([], rec)
+        rec.succeeded(now, status=200)
+        rec.backoff_until, rec.due = None, why
+        return SourceResult(got, rec, {"oauth_extra_usage": extra})
+
+
+READER = OAuthSource()

@@ -5,7 +5,7 @@ carries `rate_limits.five_hour/seven_day` ({"used_percentage": 87, "resets_at": 
 a free and fresh quota reading. We record it as a trace line in samples.jsonl and print one line:
 route, 5-hour percent and time to reset, and the target's remaining budget when spilled.
 
-This runs on every render, so it imports only os, sys, json, time and spillover.paths/samples,
+This runs on every render, so it imports only os, sys, json, time and spillover.paths/samples/fmt/sanitize,
 and it never fails the status line: anything unexpected prints a neutral line and exits 0.
 """
 
@@ -14,8 +14,9 @@ import os
 import sys
 import time
 
-from spillover import paths, samples
+from spillover import jsonsafe, paths, samples
 from spillover.fmt import until
+from spillover.sanitize import number
 
 SOURCE = "statusline"
 WINDOWS = ("five_hour", "seven_day")
@@ -29,23 +30,6 @@ SEPARATOR = " │ "
 NEUTRAL = "spillover"
 
 
-def _number(value):
-    """A finite non-negative float from a number or a numeric string, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    if value != value or value < 0 or value == float("inf"):
-        return None
-    return value
-
-
 def readings(payload):
     """{window: (percent, resets_at or None)} from the payload's `rate_limits` (absent → {})."""
     limits = payload.get("rate_limits") if isinstance(payload, dict) else None
@@ -56,10 +40,10 @@ def readings(payload):
         entry = limits.get(window)
         if not isinstance(entry, dict):
             continue
-        pct = _number(entry.get("used_percentage"))
+        pct = number(entry.get("used_percentage"), strings=True, minimum=0)
         if pct is None or pct > 1000:
             continue
-        resets = _number(entry.get("resets_at"))
+        resets = number(entry.get("resets_at"), strings=True, minimum=0)
         if resets is not None and resets > 1e11:
             resets /= 1000  # milliseconds
         out[window] = (min(pct, 150.0), resets or None)
@@ -80,7 +64,7 @@ def _last_statusline_line(path):
         if b'"statusline"' not in raw:
             continue
         try:
-            line = json.loads(raw)
+            line = jsonsafe.loads(raw)
         except ValueError:
             continue
         if isinstance(line, dict) and line.get("source") == SOURCE:
@@ -94,18 +78,13 @@ def _same(line, previous):
 
 def _compact(state_dir, path):
     """Compact under the tick lock (non-blocking: when a tick runs, it compacts itself)."""
-    import fcntl
+    from spillover.fsutil import Busy, Lock
 
-    fd = os.open(os.path.join(state_dir, paths.LOCK), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return
-    try:
-        samples.compact(path)
-    finally:
-        os.close(fd)
+        with Lock(state_dir):
+            samples.compact(path)
+    except Busy:
+        pass
 
 
 def record(found, now):
@@ -186,23 +165,12 @@ def chained(raw):
     command = previous.get("command") if isinstance(previous, dict) else None
     if not isinstance(command, str) or not command.strip():
         return None
-    import subprocess  # only when chaining: it is the heaviest import here
+    from spillover import proc  # only when chaining: subprocess is the heaviest import here
 
-    env = dict(os.environ, **{CHAIN_GUARD: "1"})
     try:
-        # Own process group: on timeout the whole pipeline goes, not just `sh`.
-        proc = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    except OSError:
-        return None
-    try:
-        out, _ = proc.communicate(raw, timeout=CHAIN_TIMEOUT)
-    except (OSError, subprocess.SubprocessError):
-        try:
-            os.killpg(proc.pid, 9)
-        except OSError:
-            pass
-        proc.wait()
+        _, out, _ = proc.run(["sh", "-c", command], input=raw, timeout=CHAIN_TIMEOUT,
+                             env=dict(os.environ, **{CHAIN_GUARD: "1"}), stderr=False)
+    except (OSError, proc.Timeout):
         return None
     lines = out.decode("utf-8", "replace").splitlines()
     return lines[0].rstrip() if lines and lines[0].strip() else None
@@ -218,7 +186,7 @@ def main(argv):
     ours = NEUTRAL
     try:
         try:
-            payload = json.loads(raw) if raw.strip() else None
+            payload = jsonsafe.loads(raw) if raw.strip() else None
         except ValueError:
             payload = None
         found = readings(payload)
@@ -242,3 +210,26 @@ def main(argv):
     except (OSError, ValueError):
         pass
     return 0
+
+
+class StatuslineSource:
+    """The readings this command appended to samples.jsonl; the tick takes the fresh ones.
+
+    Duck-typed like sources.base.Source: importing it (dataclasses) would slow every render."""
+
+    name = "statusline"
+    local = True
+    can_confirm_reset = False
+
+    def enabled(self, cfg):
+        return self.name in cfg.sources
+
+    def read(self, ctx):
+        from spillover.sources.base import SourceResult
+
+        path = os.path.join(ctx.state_dir, paths.SAMPLES_JSONL)
+        fresh = [s for s in samples.read(path, since=ctx.now - ctx.cfg.fresh_seconds) if s.source == SOURCE]
+        return SourceResult(fresh, None, {"last_activity": max((s.observed_at for s in fresh), default=None)})
+
+
+READER = StatuslineSource()

@@ -2,8 +2,11 @@
 
 A wall hit is a synthetic assistant record (`"isApiErrorMessage": true`, `"error": "rate_limit"`,
 `"apiErrorStatus": 429`) whose text names the limit and, usually, its reset in local time:
-`You've hit your session limit · resets 5:40pm (Europe/Madrid)`. Older clients wrote
-`Claude AI usage limit reached|<epoch>` or `5-hour limit reached ∙ resets 5am`.
+`You've hit your 5-hour limit · resets 5:40pm (Europe/Madrid)` (2.1.332; 2.1.197 said "session
+limit"), maybe followed by ` · progress saved` or ` · out of usage credits`. Older clients wrote
+`Claude AI usage limit reached|<epoch>` or `5-hour limit reached ∙ resets 5am`. 2.1.3xx also
+stores the rejected claim and its reset epoch (`quotaLimits`), used when present. The real
+wordings of the pinned clients are fixtures in tests/fixtures/transcripts/.
 
 Files are read incrementally: per file we remember the offset after the last complete line, with
 inode and size to notice rotation or truncation (`transcripts.json` in the state dir). An
@@ -17,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from spillover import paths, publish
+from spillover import fsutil, jsonsafe, paths
+from spillover.sources.base import Source, SourceRecord, SourceResult
 from spillover.policy import Sample
 from spillover.times import parse_time
 
@@ -33,20 +37,42 @@ WEEK = 7 * 86400
 
 # --- classifying a message --------------------------------------------------------------------
 
-# Warnings and transient throttling: never a wall, whatever else the text says.
+# Warnings, notices and transient throttling: never a wall, whatever else the text says.
 NOT_A_WALL = re.compile(
-    r"You've used \d+% of your|You['’]ve used \d+%|Approaching |You're now using extra usage|You're close to"
-    r"|Server is temporarily limiting requests",
+    r"You['’]ve used \d+%|Over \d+% of your|Approaching |You're close to"
+    r"|You're now using (?:extra usage|usage credits|your usage allocation)|\bNow using (?:extra usage|usage credits|credits|your usage)"
+    r"|Server is temporarily limiting requests|temporarily limiting requests"
+    r"|^Switched to |Third-party apps now draw from|Extra usage is required for long context|Usage credits (?:are )?required for",
     re.IGNORECASE,
 )
-HIT_YOUR = re.compile(r"You['’]ve hit your (?:(session|weekly|Opus|Sonnet|usage) )?limit", re.IGNORECASE)
-HIT_BUCKET = {"session": "five_hour", "weekly": "seven_day", "opus": "seven_day_opus", "sonnet": "seven_day_sonnet",
-              "usage": "unknown", None: "overage"}
-OUT_OF_EXTRA = re.compile(r"You['’]re out of extra usage", re.IGNORECASE)
+# `You've hit your <label>` (and the dialog's `You've reached your Fable limit for this week`). The
+# label of each rate-limit claim, 2.1.332: five_hour "5-hour limit", seven_day "weekly limit",
+# seven_day_opus "Opus limit", seven_day_sonnet "Sonnet limit", seven_day_overage_included
+# "Fable limit", overage "usage credit limit" (2.1.197: "session limit", "Fable 5 limit"); no label
+# ("You've hit your limit") is the usage credits' own wall; "usage limit" names no window.
+HIT_YOUR = re.compile(
+    r"You['’]ve (?:hit|reached) your (?:(session|5-hour|weekly|Opus|Sonnet|Fable(?: \d+(?:\.\d+)?)?|usage credit|usage) )?limit",
+    re.IGNORECASE,
+)
+HIT_BUCKET = {"session": "five_hour", "5-hour": "five_hour", "weekly": "seven_day", "opus": "seven_day_opus",
+              "sonnet": "seven_day_sonnet", "fable": "seven_day_fable", "usage credit": "overage", "usage": "unknown",
+              None: "overage"}
+# Spend caps on the usage credits: "You've hit your monthly spend limit", "… team's pooled group budget".
+HIT_SPEND = re.compile(r"You['’]ve hit your [^·.\n]{0,60}?(?:spend limit|usage limit|group budget)", re.IGNORECASE)
+# The usage credits (extra usage) that would carry on past a plan wall are gone or needed.
+OUT_OF_CREDITS = re.compile(
+    r"You['’]re out of (?:extra usage|usage credits)|Your org is out of usage\b|\brequires usage credits\b", re.IGNORECASE
+)
+# The structured form 2.1.3xx adds to the record: the claim that was rejected and its reset epoch.
+CLAIM_BUCKET = {"five_hour": "five_hour", "seven_day": "seven_day", "seven_day_opus": "seven_day_opus",
+                "seven_day_sonnet": "seven_day_sonnet", "seven_day_overage_included": "seven_day_fable",
+                "overage": "overage"}
 LEGACY_EPOCH = re.compile(r"Claude AI usage limit reached\|(\d{9,13})")
-LEGACY_REACHED = re.compile(r"\b(5-hour|weekly|Opus weekly|Opus|Sonnet weekly|Sonnet) limit reached", re.IGNORECASE)
+# Also 2.1.332's "Fable limit reached · continuing on Fable uses usage credits · Claude stopped here …".
+LEGACY_REACHED = re.compile(r"\b(5-hour|weekly|Opus weekly|Opus|Sonnet weekly|Sonnet|Fable(?: \d+(?:\.\d+)?)?) limit reached",
+                            re.IGNORECASE)
 LEGACY_BUCKET = {"5-hour": "five_hour", "weekly": "seven_day", "opus weekly": "seven_day_opus", "opus": "seven_day_opus",
-                 "sonnet weekly": "seven_day_sonnet", "sonnet": "seven_day_sonnet"}
+                 "sonnet weekly": "seven_day_sonnet", "sonnet": "seven_day_sonnet", "fable": "seven_day_fable"}
 CLAUDE_USAGE_REACHED = re.compile(r"Claude (?:AI )?usage limit reached", re.IGNORECASE)
 
 # The reset, after `resets` or `reset at`: `5:40pm (Europe/Madrid)`, `3pm`, `Sep 17 at 10pm (…)`,
@@ -71,13 +97,15 @@ def classify(text):
         return "unknown", float(m.group(1)) / (1000 if len(m.group(1)) > 11 else 1)
     m = HIT_YOUR.search(text)
     if m:
-        bucket = HIT_BUCKET[m.group(1).lower() if m.group(1) else None]
-    elif OUT_OF_EXTRA.search(text):
+        label = m.group(1).lower() if m.group(1) else None
+        bucket = HIT_BUCKET["fable" if label and label.startswith("fable") else label]
+    elif (m := HIT_SPEND.search(text) or OUT_OF_CREDITS.search(text)):
         bucket = "overage"
     else:
         m = LEGACY_REACHED.search(text)
         if m:
-            bucket = LEGACY_BUCKET[m.group(1).lower()]
+            label = m.group(1).lower()
+            bucket = LEGACY_BUCKET["fable" if label.startswith("fable") else label]
         elif CLAUDE_USAGE_REACHED.search(text):
             bucket = "unknown"
         else:
@@ -97,10 +125,11 @@ def _zone(name):
         return None
 
 
-def resolve_reset(match, written_at):
+def resolve_reset(match, written_at, tz=None):
     """Epoch of the next moment after `written_at` that matches a `resets …` phrase (None if invalid).
 
-    A phrase without a zone is in the machine's local time: Claude Code wrote it here.
+    A phrase without a zone is in `tz` (a zone name) or else the machine's local time: Claude Code
+    wrote it here.
     """
     hour = int(match.group("hour"))
     minute = int(match.group("minute") or 0)
@@ -111,7 +140,7 @@ def resolve_reset(match, written_at):
         hour = hour % 12 + (12 if ampm == "pm" else 0)
     if hour > 23 or minute > 59:
         return None
-    zone = _zone(match.group("zone"))
+    zone = _zone(match.group("zone")) or _zone(tz)
     base = datetime.fromtimestamp(written_at, zone) if zone else datetime.fromtimestamp(written_at).astimezone()
 
     def at(day):
@@ -138,6 +167,37 @@ def resolve_reset(match, written_at):
     return None
 
 
+def classify_wall(text, now, tz=None):
+    """(bucket, resets_at epoch or None) of a wall message written at `now`, or None when the text is
+    not a wall (a warning, a notice, a transient limit). For any text that carries Claude Code's
+    wording: a transcript record, a StopFailure hook's `last_assistant_message`. A reset phrase
+    without a zone is read in `tz` (a zone name), else in the machine's local time."""
+    found = classify(text)
+    if found is None:
+        return None
+    bucket, reset = found
+    if reset is None:
+        return bucket, None
+    if isinstance(reset, float):
+        return bucket, reset
+    return bucket, resolve_reset(reset, now, tz)
+
+
+def _claimed(record):
+    """(bucket, reset epoch or None) from the structured `quotaLimits` of a 2.1.3xx wall record."""
+    limits = record.get("quotaLimits")
+    if not isinstance(limits, dict) or limits.get("status") != "rejected":
+        return None
+    bucket = CLAIM_BUCKET.get(limits.get("rateLimitType"))
+    if bucket is None:
+        return None
+    key = "overageResetsAt" if bucket == "overage" and limits.get("overageResetsAt") else "resetsAt"
+    reset = limits.get(key)
+    if isinstance(reset, bool) or not isinstance(reset, (int, float)) or reset <= 0:
+        reset = None
+    return bucket, None if reset is None else float(reset) / (1000 if reset > 1e11 else 1)
+
+
 def message_text(record):
     message = record.get("message")
     content = message.get("content") if isinstance(message, dict) else record.get("content")
@@ -161,17 +221,18 @@ def wall_of(record, fallback_time):
     status = record.get("apiErrorStatus")
     if status is not None and status != 429:
         return None
-    found = classify(message_text(record))
-    if found is None:
-        return None
-    bucket, reset = found
     written = record_time(record) or fallback_time
-    if reset is None:
-        resets_at = None
-    elif isinstance(reset, float):
-        resets_at = reset
-    else:
-        resets_at = resolve_reset(reset, written)
+    text = message_text(record)
+    found = classify_wall(text, written)
+    claimed = _claimed(record)
+    if found is None:
+        # A wording this module does not know yet, on a record the client marked as a usage wall.
+        if claimed is None or record.get("apiError") != "usage_limit_reached" or NOT_A_WALL.search(text or ""):
+            return None
+        return claimed[0], written, claimed[1]
+    bucket, resets_at = found
+    if claimed is not None and claimed[0] == bucket and claimed[1] is not None:
+        resets_at = claimed[1]  # the exact epoch beats the minute the text shows
     return bucket, written, resets_at
 
 
@@ -253,7 +314,7 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
     """New wall hits since the last scan, plus the walls still current from earlier scans.
     `save=False` (tick --dry-run) leaves the remembered offsets as they were."""
     offsets_path = os.path.join(state_dir, paths.TRANSCRIPT_OFFSETS)
-    saved = publish.read_json(offsets_path, default=None)
+    saved = fsutil.read_json(offsets_path, default=None)
     if not isinstance(saved, dict) or saved.get("version") != OFFSETS_VERSION:
         saved = {}
     old_files = saved.get("files") if isinstance(saved.get("files"), dict) else {}
@@ -274,7 +335,7 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
 
     def on_line(raw):
         try:
-            record = json.loads(raw)
+            record = jsonsafe.loads(raw)
         except ValueError:
             return
         wall = wall_of(record, now)
@@ -309,5 +370,21 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
         result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True))
     result.samples.sort(key=lambda s: s.observed_at)
     if save:
-        publish.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
+        fsutil.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
     return result
+
+
+class TranscriptsSource(Source):
+    """Wall hits Claude Code wrote into its session transcripts, read incrementally."""
+
+    name = "transcripts"
+    local = True
+
+    def read(self, ctx):
+        result = scan(ctx.cfg.claude_dirs, ctx.state_dir, ctx.now, ctx.spill_intervals, save=not ctx.dry_run)
+        record = SourceRecord(ok=not result.problems, error="; ".join(result.problems) or None, last_attempt_at=ctx.now,
+                              extra={"last_activity": result.last_activity, "walls": len(result.samples)})
+        return SourceResult(result.samples, record, {"last_activity": result.last_activity})
+
+
+READER = TranscriptsSource()

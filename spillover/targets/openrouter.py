@@ -4,7 +4,6 @@ management key only), the model catalog (`GET /models`) and capped key creation 
 Every function returns plain data; `guard()` is the pure budget check the decision relies on.
 """
 
-import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -12,6 +11,8 @@ from datetime import datetime
 from spillover.errors import SourceError
 from spillover.policy import TargetHealth
 from spillover.redact import printable
+from spillover.sanitize import number as finite
+from spillover.targets.base import Target, bearer_env
 from spillover.times import parse_time
 
 
@@ -42,17 +43,6 @@ class Credits:
     @property
     def balance(self):
         return self.total_credits - self.total_usage
-
-
-def finite(value):
-    """`value` as a finite float, or None (bools, strings, NaN, infinities, ints too big for a float)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _bad(endpoint, name, value):
@@ -169,32 +159,26 @@ def fetch_models(cfg, session=None):
     return models
 
 
+_KEY_SHAPE = re.compile(r"sk-or-[A-Za-z0-9_\-]{16,256}")
+
+
 def create_key(cfg, *, name, limit, reset, session=None):
     """POST /keys with the management key: a new inference key capped server-side. Returns (key, data)."""
-    import requests
-
     from spillover import http
-    from spillover.redact import redact
 
     body = {"name": name, "limit": limit}
     if reset:
         body["limit_reset"] = reset
-    try:
-        response = (session or requests).post(
-            f"{cfg.openrouter_api_url}/keys", json=body, headers=_headers(cfg.openrouter_management_key), timeout=cfg.timeout,
-        )
-    except requests.exceptions.RequestException as exc:
-        raise SourceError(f"OpenRouter /keys: {redact(exc.__class__.__name__)}", kind="unavailable") from None
-    if response.status_code >= 400:
-        message = http._error_message(response.text) or ""
-        raise SourceError(f"OpenRouter /keys: HTTP {response.status_code}: {redact(message, cfg.secrets)[:200]}", status=response.status_code)
-    try:
-        payload = response.json()
-    except ValueError:
-        raise SourceError("OpenRouter /keys: answer is not JSON") from None
+    _, _, payload = http.send_json(
+        "POST", f"{cfg.openrouter_api_url}/keys", json_body=body, headers=_headers(cfg.openrouter_management_key),
+        timeout=cfg.timeout, secrets=cfg.secrets, name="OpenRouter /keys", session=session,
+    )
     key = payload.get("key") if isinstance(payload, dict) else None
     if not isinstance(key, str) or not key.startswith("sk-or-"):
         raise SourceError("OpenRouter /keys: answer has no key")
+    if not _KEY_SHAPE.fullmatch(key):
+        # Stored as is, a key with a newline or a quote would break the config file it goes into.
+        raise SourceError("OpenRouter /keys: the key in the answer is malformed (not stored)")
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     return key, data
 
@@ -239,3 +223,140 @@ def guard(cfg, key, credits, error=None, now=None):
         parts.append(f"spent today {money(key.usage_daily)}")
     budget = min(v for v in (remaining, balance) if v is not None) if (remaining, balance) != (None, None) else None
     return TargetHealth("openrouter", True, ", ".join(parts), budget, details)
+
+
+# --- the target -------------------------------------------------------------------------------
+
+# How old an OpenRouter budget snapshot may be, by use (seconds).
+BUDGET_MAX_AGE = 600  # reused by the guard while /key is unreachable
+BUDGET_IDLE_EVERY = 600  # between reads while nowhere near a wall
+BUDGET_RECENT = 900  # trusted by doctor without a live read
+
+
+def read_budget(cfg, cache, now, need):
+    """OpenRouter's key budget and balance (the state.json `budget` snapshot), reusing the recent
+    snapshot `cache` when not needed or when /key is unreachable."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = dict(cache or {})
+    last = cache.get("attempted_at") if cache.get("error") else cache.get("fetched_at")
+    if not need and isinstance(last, (int, float)) and now - last < BUDGET_IDLE_EVERY:
+        return cache  # far from a wall: a read every few minutes, failing or not, is enough
+    with ThreadPoolExecutor(max_workers=2) as pool:  # /key and /credits at once: one timeout, not two
+        key_job = pool.submit(fetch_key, cfg)
+        credits_job = pool.submit(fetch_credits, cfg)
+    try:
+        key = key_job.result()
+        try:
+            credits = credits_job.result()
+            credits_error = None
+        except SourceError as exc:
+            credits, credits_error = None, str(exc)
+    except SourceError as exc:
+        cache.update(error=str(exc), error_kind=exc.kind, error_status=exc.status, attempted_at=now)
+        return cache
+    return {
+        "fetched_at": now,
+        "attempted_at": now,
+        "key": key.to_json(),
+        "credits": None if credits is None else {"total_credits": credits.total_credits, "total_usage": credits.total_usage},
+        "credits_error": credits_error,
+        "error": None,
+    }
+
+
+def snapshot(budget):
+    """(KeyInfo or None, Credits or None) of a budget snapshot; one from another version, or
+    damaged, is as if there were none."""
+    try:
+        key = KeyInfo(**budget["key"]) if budget.get("key") else None
+        credits = Credits(**budget["credits"]) if budget.get("credits") else None
+    except TypeError:
+        return None, None
+    return key, credits
+
+
+def budget_health(cfg, budget, now):
+    """TargetHealth from a budget snapshot (a pure function of its inputs)."""
+    if not cfg.openrouter_key:
+        return guard(cfg, None, None)
+    key, credits = snapshot(budget)
+    error = budget.get("error")
+    if error:
+        # Only OpenRouter refusing the key (401/402/403) says the target is unusable; a hang,
+        # a 5xx, a 429 or a garbled answer says nothing new, and a failed fetch never flips the route.
+        transient = budget.get("error_kind") not in ("auth", "payment", "forbidden")
+        age = now - (budget.get("fetched_at") or 0)
+        if transient and key is not None and age < BUDGET_MAX_AGE:
+            health = guard(cfg, key, credits, now=now)
+            return TargetHealth(health.name, health.healthy, f"{health.reason} (as of {age / 60:.0f} min ago; {error})", health.remaining, health.details)
+        return guard(cfg, key, credits, error=error, now=now)
+    return guard(cfg, key, credits, now=now)
+
+
+def _doctor_fix(exc):
+    status = getattr(exc, "status", None)
+    if status == 401:
+        return "the key is invalid or revoked: create one at https://openrouter.ai/settings/keys and set OPENROUTER_API_KEY"
+    if status == 402:
+        return "the account is out of credits: add some at https://openrouter.ai/credits"
+    if status == 403:
+        return "the key's own limit is used up: raise it at https://openrouter.ai/settings/keys"
+    return "check your network and OPENROUTER_API_URL; `spillover budget` retries"
+
+
+class OpenRouter(Target):
+    """The openrouter target (the default): OpenRouter's Anthropic-compatible endpoint, guarded
+    by the key's budget and the account balance."""
+
+    name = "openrouter"
+    record_key = "budget"
+    leaks_stored_api_key = True
+
+    def configured(self, cfg):
+        return (True, "") if cfg.openrouter_key else (False, "OPENROUTER_API_KEY is not set")
+
+    def env(self, cfg):
+        return bearer_env(cfg.openrouter_base_url, cfg.openrouter_key, cfg.opus_model, cfg.sonnet_model, cfg.haiku_model,
+                          cfg.subagent_model)
+
+    def secrets(self, cfg):
+        return tuple(v for v in (cfg.openrouter_key, cfg.openrouter_management_key) if v)
+
+    def health(self, cfg, ctx):
+        if cfg.openrouter_key:
+            ctx.record = read_budget(cfg, ctx.record, ctx.now, ctx.need)
+        return budget_health(cfg, ctx.record, ctx.now)
+
+    def doctor(self, report, cfg, state, now):
+        from spillover.doctor import FAIL, OK, check_models
+        from spillover.fmt import ago
+        from spillover.redact import mask, redact
+
+        if not cfg.openrouter_key:
+            report.line(FAIL, "openrouter", "OPENROUTER_API_KEY is not set", f"add OPENROUTER_API_KEY='sk-or-v1-…' to {cfg.path}")
+            return
+        budget = state.budget
+        key = credits = None
+        source = ""
+        if budget.get("key") and budget.get("error") is None and now - (budget.get("fetched_at") or 0) < BUDGET_RECENT:
+            key, credits = snapshot(budget)
+            if key is not None:
+                source = f" (as of {ago(now - budget['fetched_at'])})"
+        if key is None:
+            try:
+                key = fetch_key(cfg)
+            except SourceError as exc:
+                report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {redact(exc, cfg.secrets)}", _doctor_fix(exc))
+                return
+            source = " (just read)"
+        health = guard(cfg, key, credits, now=now)
+        if health.healthy:
+            report.line(OK, "openrouter", f"key {mask(cfg.openrouter_key)} valid: {health.reason}{source}")
+        else:
+            report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {health.reason}{source}",
+                        "top up at https://openrouter.ai/credits, raise the key's limit, or lower SPILLOVER_MIN_BALANCE")
+        check_models(report, cfg)
+
+
+TARGET = OpenRouter()

@@ -13,8 +13,16 @@ Modes (`server.mode = …`):
   the plan's OAuth token, the client words it `You've hit your session limit · resets 5:40pm (…)`;
   without the claim header it writes `Server is temporarily limiting requests (not your usage
   limit) · …` instead.
+  `claim`, `reset_in` (seconds) and `wall_headers` (extra headers, e.g. the overage ones) shape
+  it: the five-hour, weekly, Opus, Sonnet and Fable (`seven_day_overage_included`) walls and the
+  usage-credits ones (tests/e2e/capture_walls.py).
+- "429transient": HTTP 429 without any unified header (the client's "temporarily limiting").
+- "error": `error = (status, type, message)` as an Anthropic error answer.
 - "429usage": the legacy wording `Claude AI usage limit reached|<epoch>`; with a bearer token or
   API key the client writes `API Error: Request rejected (429) · Claude AI usage limit reached|…`.
+`server.bash_command = "sleep 8"` answers a turn that offers the Bash tool with a tool call running
+that command (the follow-up request, carrying its result, gets "pong").
+`server.reject_x_api_key = True` answers 401 to any request that carries an `x-api-key` header.
 Both 429s carry `x-should-retry: false`, so the client gives up at once instead of retrying for
 three minutes.
 """
@@ -49,9 +57,41 @@ def pong_events(model, text=PONG):
     ]
 
 
+def tool_use_events(model, name, tool_input):
+    """A streamed answer that asks the client to run one tool."""
+    msg_id = "msg_fake_" + uuid.uuid4().hex[:12]
+    usage = {"input_tokens": 12, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    return [
+        ("message_start", {"type": "message_start", "message": {
+            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
+            "type": "tool_use", "id": "toolu_fake_" + uuid.uuid4().hex[:12], "name": name, "input": {}}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {
+            "type": "input_json_delta", "partial_json": json.dumps(tool_input)}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                           "usage": {"output_tokens": 20}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+def _has_tool_result(body):
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    content = last.get("content") if isinstance(last, dict) else None
+    return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+
+
 class FakeAnthropic:
     def __init__(self):
         self.mode = "ok"
+        self.reject_x_api_key = False  # a server that takes its key as a Bearer token only
+        self.bash_command = None  # when set: a turn that offers the Bash tool is answered by running it
+        self.claim = "five_hour"  # 429wall: anthropic-ratelimit-unified-representative-claim
+        self.reset_in = 3600  # 429wall: seconds from now to anthropic-ratelimit-unified-reset
+        self.wall_headers = {}  # 429wall: more headers, e.g. anthropic-ratelimit-unified-overage-status
+        self.error = (400, "invalid_request_error", "Bad request")  # mode "error"
         self.requests = []  # {method, path, query, headers (lower-cased names), body (parsed JSON or None)}
         self.lock = threading.Lock()
         server = self
@@ -114,14 +154,22 @@ class FakeAnthropic:
                     return self._send(200, json.dumps({"input_tokens": 12}).encode())
                 if not path.endswith("/v1/messages"):
                     return self._error(404, "not_found_error", f"Not found: {path}")
+                if server.reject_x_api_key and record["headers"].get("x-api-key") is not None:
+                    return self._error(401, "authentication_error", "x-api-key is not accepted here")
                 if mode == "429wall":
                     # What a subscriber's five-hour wall looks like: the unified headers name the claim.
-                    reset = int(time.time()) + 3600
-                    return self._error(429, "rate_limit_error", "Rate limited",
-                                       extra=(("x-should-retry", "false"),
-                                              ("anthropic-ratelimit-unified-status", "rejected"),
-                                              ("anthropic-ratelimit-unified-reset", str(reset)),
-                                              ("anthropic-ratelimit-unified-representative-claim", "five_hour")))
+                    reset = int(time.time()) + server.reset_in
+                    headers = {"x-should-retry": "false", "anthropic-ratelimit-unified-status": "rejected",
+                               "anthropic-ratelimit-unified-reset": str(reset)}
+                    if server.claim:
+                        headers["anthropic-ratelimit-unified-representative-claim"] = server.claim
+                    headers.update({k: v.replace("{reset}", str(reset)) for k, v in server.wall_headers.items()})
+                    return self._error(429, "rate_limit_error", "Rate limited", extra=tuple(headers.items()))
+                if mode == "429transient":
+                    return self._error(429, "rate_limit_error", "Rate limited", extra=(("x-should-retry", "false"),))
+                if mode == "error":
+                    status, kind, message = server.error
+                    return self._error(status, kind, message, extra=(("x-should-retry", "false"),))
                 if mode == "429usage":
                     reset = int(time.time()) + 3600
                     return self._error(429, "rate_limit_error", f"Claude AI usage limit reached|{reset}",
@@ -129,6 +177,10 @@ class FakeAnthropic:
                                               ("anthropic-ratelimit-unified-status", "rejected"),
                                               ("anthropic-ratelimit-unified-reset", str(reset))))
                 model = body.get("model") or "claude-opus-4-8"
+                tools = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+                if server.bash_command and "Bash" in tools and not _has_tool_result(body) and body.get("stream"):
+                    events = tool_use_events(model, "Bash", {"command": server.bash_command, "description": "wait"})
+                    return self._send(200, sse(events), "text/event-stream", (("Cache-Control", "no-cache"),))
                 if body.get("stream"):
                     return self._send(200, sse(pong_events(model)), "text/event-stream", (("Cache-Control", "no-cache"),))
                 message = {"id": "msg_fake_" + uuid.uuid4().hex[:12], "type": "message", "role": "assistant", "model": model,

@@ -255,8 +255,12 @@ def test_prompt_hook_routes_the_real_client(e2e, shell):
 # --- a 429 from the plan lands in the transcript, and spillover reads it -------------------------
 
 
-def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_path):
-    from spillover import tick
+# How each pinned client words the five-hour wall (tests/fixtures/transcripts/<version>/).
+FIVE_HOUR_WALL = {"2.1.197": "You've hit your session limit · resets ", "2.1.332": "You've hit your 5-hour limit · resets "}
+
+
+def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_path, claude_version):
+    from spillover.state import spill_intervals
     from spillover.sources import transcripts
 
     fake = e2e.anthropic
@@ -268,7 +272,7 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     assert proc.returncode == 1
     result = result_of(proc.stdout)
     assert result["is_error"] is True and result["api_error_status"] == 429
-    assert result["result"].startswith("You've hit your session limit · resets "), result["result"]
+    assert result["result"].startswith(FIVE_HOUR_WALL[claude_version]), result["result"]
     post = fake.messages()[0]
     assert post["headers"]["authorization"] == f"Bearer {OAUTH_TOKEN}"  # the plan's own credentials
 
@@ -282,7 +286,7 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     cfg = config_mod.load(environ=e2e.env)
     scratch = tmp_path / "scan-state"
     scratch.mkdir()
-    found = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), tick.spill_intervals(str(e2e.state_dir)))
+    found = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), spill_intervals(str(e2e.state_dir)))
     walls = [s for s in found.samples if s.wall]
     assert [s.bucket for s in walls] == ["five_hour"], f"the transcript signal missed the wall: {found}"
     # The client shows the reset to the minute, in local time; spillover reads it back.
@@ -300,13 +304,19 @@ def test_a_plan_429_is_written_to_the_transcript_and_read_as_a_wall(e2e, tmp_pat
     proc = direnv_exec(e2e, *CLIENT_ARGS)
     assert proc.returncode == 1 and fake.messages()[0]["path"] == "/api/v1/messages"
     assert "Claude AI usage limit reached|" in result_of(proc.stdout)["result"]
-    later = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), tick.spill_intervals(str(e2e.state_dir)))
+    later = transcripts.scan(cfg.claude_dirs, str(scratch), time.time(), spill_intervals(str(e2e.state_dir)))
     assert [s for s in later.samples if s.wall and s.bucket != "five_hour"] == [], later
     assert len([s for s in later.samples if s.wall]) == 1
 
 
-def test_the_pinned_client_is_the_one_under_test(claude_client):
-    from tests.e2e.conftest import installed_version, pinned_version
+def test_the_pinned_client_is_the_one_under_test(claude_client, claude_version, client_env):
+    from tests.e2e.conftest import VERSIONS, installed_version, pinned_versions
 
-    assert installed_version() == pinned_version() == "2.1.197"
+    # Both ends of the supported range are pinned: the oldest supported and the newest tested.
+    assert pinned_versions() == {"2.1.197": "claude-code-oldest", "2.1.332": "claude-code-newest"}
+    assert VERSIONS == ["2.1.197", "2.1.332"] and claude_version in VERSIONS
+    assert installed_version(claude_client) == claude_version
     assert os.access(claude_client, os.X_OK)
+    # The `claude` the tests' PATH finds is the version under test, whatever else is installed.
+    proc = subprocess.run(["claude", "--version"], env=client_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.split()[0] == claude_version, proc.stdout + proc.stderr

@@ -1,0 +1,186 @@
+"""Files in the state dir: the tick lock, atomic writes, JSON and JSONL.
+
+Only os, json and fcntl: the statusline's compaction takes the lock through this module.
+"""
+
+import fcntl
+import json
+import os
+
+from spillover import jsonsafe
+
+TEMP_PREFIX = ".tmp-"  # atomic_write's temp files; a killed writer's are removed by the tick
+
+
+class Busy(Exception):
+    """Another process holds the lock."""
+
+
+class Lock:
+    """Non-blocking flock on the state dir's lock file; released when the process dies.
+
+    `with Lock(state_dir):` raises Busy when another tick (or compaction) holds it.
+    """
+
+    def __init__(self, state_dir, name=None):
+        from spillover import paths
+
+        self.path = os.path.join(state_dir, name or paths.LOCK)
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise Busy() from None
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def ensure_dir(path, mode=0o700):
+    """Create `path` (and parents) and make sure it is not open to others."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    if os.stat(path).st_mode & 0o077 & ~mode:
+        os.chmod(path, mode)
+    return path
+
+
+def ensure_state_dir(path=None):
+    """The state dir, created 0700. Refused (as ssh refuses ~/.ssh) when it is someone else's or
+    others can write it: nothing is read or written there then."""
+    from spillover import paths
+    from spillover.errors import SpilloverError
+
+    path = path or paths.state_dir()
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.stat(path)
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        import pwd
+
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = str(info.st_uid)
+        fix = (f"chmod 700 '{path}' once you know nobody else put files in it" if info.st_uid == os.getuid() else
+               "point SPILLOVER_STATE_DIR (or XDG_STATE_HOME) at a directory only you can write, or unset it for ~/.local/state/spillover")
+        raise SpilloverError(f"state dir {path} is not yours alone (owner {owner}, mode {info.st_mode & 0o7777:o}): "
+                             f"nothing was read or written there; fix: {fix}")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def atomic_write(path, data, mode=0o600):
+    """Write `data` (str or bytes) to a new file beside `path` with a random exclusive name, fsync
+    it, then os.replace: readers see the old file or the new one, never half of one."""
+    directory = os.path.dirname(path) or "."
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    for _ in range(100):
+        tmp = os.path.join(directory, TEMP_PREFIX + os.urandom(6).hex())
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temp name in {directory}")
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def write_if_changed(path, text, mode=0o600):
+    """Write only when the content differs (direnv reloads on mtime). Returns True when written."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                if os.stat(path).st_mode & 0o777 != mode:
+                    os.chmod(path, mode)
+                return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, text, mode)
+    # mtime after the rename, not of the temp file's last write: a prompt hook that stamped in
+    # between would otherwise see its stamp as newer than the new file and miss the change.
+    os.utime(path)
+    return True
+
+
+def remove_orphan_temp_files(directory, now, older_than=300):
+    """Temp files of writers killed mid-write; never a live one."""
+    for name in os.listdir(directory):
+        if name.startswith(TEMP_PREFIX):
+            path = os.path.join(directory, name)
+            try:
+                if now - os.path.getmtime(path) > older_than:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def read_json(path, default=None):
+    """A JSON file, or `default` when it is missing or damaged (the caller records the damage)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return jsonsafe.load(handle)
+    except (OSError, ValueError):
+        return default
+
+
+def write_json(path, data):
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def append_jsonl(path, record, sort_keys=True, ensure_ascii=False):
+    """One line, one write(2) in O_APPEND mode: concurrent appenders never interleave a line.
+    Returns the file's size after the write."""
+    line = (json.dumps(record, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path):
+    """The JSON objects of a JSONL file, one per line; damaged lines (a crash mid-write) are skipped."""
+    records = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    record = jsonsafe.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+    except FileNotFoundError:
+        pass
+    return records

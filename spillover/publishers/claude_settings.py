@@ -1,0 +1,346 @@
+"""Publish the route into Claude Code's user settings, so running sessions follow it (design §3a).
+
+Claude Code watches `$CLAUDE_CONFIG_DIR/settings.json` and re-applies its `env` block to the
+running process about a second after a change; every request builds a new API client. So the
+route written here reaches the very next request of every running session
+(research/claude_code_live.md).
+
+What is written (`managed_block`):
+- a spill route: every managed variable into `env` (base URL, model overrides, `""` for the two
+  credential variables) plus `SPILLOVER_ROUTE`, and `apiKeyHelper` = an absolute
+  `spillover credential --target NAME` command. No secret ever goes into the file: it is often
+  0644 and often a symlink into a dotfiles repository. (`SPILLOVER_LIVE_CREDENTIAL=env` writes
+  the token into `env` instead, and only into a file private to the user: `env_mode_allowed`.)
+- the plan route, phase 1: every managed variable as `""` (a removed key keeps its old value in a
+  running process; `""` counts as unset) and `SPILLOVER_ROUTE=plan`; spillover's `apiKeyHelper`
+  stays (it now refuses: the route is plan). Removing it in the same write would be unsafe: the
+  helper is read live while `env` is applied a second later, and in between a session would send
+  the plan's OAuth token to the spill target's base URL.
+- the plan route, phase 2 (`plan_phase`: once running sessions had time to apply phase 1):
+  `apiKeyHelper` (a configured helper turns the OAuth plan off) and spillover's keys removed, the
+  user's own values restored. Between spills the file holds nothing of spillover's.
+
+`apply` merges a block into the file as it is now (not as spillover last wrote it), keeps every
+other key and the file's mode, writes through a symlink, and never loses a concurrent write by
+the client or an editor. It does not fight another tool that manages the same keys, and leaves a
+file with the user's own `apiKeyHelper` alone.
+"""
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+
+from spillover.credential import helper_target
+from spillover.fsutil import atomic_write, ensure_state_dir
+from spillover.targets import MODEL_VARS, ROUTING_VARS
+
+FABLE_VAR = "ANTHROPIC_DEFAULT_FABLE_MODEL"
+MARKER = "SPILLOVER_ROUTE"
+MANAGED_ENV = ROUTING_VARS + MODEL_VARS + (FABLE_VAR, MARKER)
+CREDENTIAL_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
+HELPER_KEY = "apiKeyHelper"
+PLAN_ROUTES = ("plan", "blocked")
+# The client applies a change after a 1 s debounce; 2.1.1xx drops a change within 5 s of its own write.
+SETTLE_SECONDS = 6.0
+RETRIES = 50
+
+
+@dataclass(frozen=True)
+class Result:
+    """What `apply` did. status: written | unchanged | foreign | user-helper | refused | invalid | busy."""
+
+    status: str
+    changed: bool = False
+    reason: str = ""
+    route: str = ""
+    phase: int = 0
+
+
+def helper_command(argv, target, *, config=None, state_dir=None):
+    """The `apiKeyHelper` string: `argv` (the absolute spillover command) + `credential --target
+    NAME`, with the config file and state dir pinned (the helper runs with the session's
+    environment, which a project can shape)."""
+    from spillover.publishers.env_files import sh_quote
+
+    words = [sh_quote(part) for part in argv] + ["credential", "--target", target]
+    if config:
+        words += ["--config", sh_quote(config)]
+    if state_dir:
+        words += ["--state-dir", sh_quote(state_dir)]
+    return " ".join(words)
+
+
+def managed_block(route, env_pairs, helper_command, *, phase=1, credential="helper"):
+    """What spillover writes for `route`: {"route", "phase", "credential", "env": {NAME: value or
+    None}, "apiKeyHelper": command or None}. None means "remove the key (and restore the user's
+    own value)". `env_pairs` is targets.route_env(); its secrets are used only when
+    credential == "env"."""
+    if credential not in ("helper", "env"):
+        raise ValueError(f"credential must be helper or env, not {credential!r}")
+    if route in PLAN_ROUTES:
+        if phase >= 2:
+            return {"route": route, "phase": 2, "credential": credential, "env": dict.fromkeys(MANAGED_ENV), HELPER_KEY: None}
+        env = dict.fromkeys(MANAGED_ENV, "")
+        env[MARKER] = route
+        # spillover's helper stays until phase 2: removed now, a session that has not yet applied
+        # the "" base URL would send the plan's OAuth token to the spill target (the client sends
+        # it to any ANTHROPIC_BASE_URL). Kept, it refuses (the route is plan): an empty key at worst.
+        return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: None, "keep_helper": True}
+    values = dict(env_pairs)
+    env = {name: ("" if values.get(name) is None else values[name]) for name in MANAGED_ENV}
+    env[MARKER] = route
+    helper = None
+    if credential == "helper":
+        env.update(dict.fromkeys(CREDENTIAL_VARS, ""))
+        words = (helper_command or "").split()
+        if not words or not os.path.isabs(words[0].strip("'\"")):
+            raise ValueError(f"apiKeyHelper must be an absolute command, not {helper_command!r}")
+        helper = helper_command
+    return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: helper}
+
+
+def private_state_path(state_dir, settings_path):
+    """Spillover's private record for one settings file (0600 in the 0700 state dir)."""
+    digest = hashlib.sha256(os.path.abspath(settings_path).encode()).hexdigest()[:12]
+    return os.path.join(state_dir, f"live-{digest}.json")
+
+
+def load_state(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(path, data):
+    ensure_state_dir(os.path.dirname(path))
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
+
+
+def plan_phase(state_path, now, *, sessions_on_plan=False):
+    """1 or 2: phase 2 (remove the keys) once phase 1 (`""` values) was written more than
+    SETTLE_SECONDS ago, or as soon as every live session reported the plan."""
+    since = load_state(state_path).get("plan_since")
+    if not isinstance(since, (int, float)):
+        return 1
+    return 2 if sessions_on_plan or now - since >= SETTLE_SECONDS else 1
+
+
+def _fingerprint(value):
+    return None if value is None else hashlib.sha256(str(value).encode()).hexdigest()[:16]
+
+
+def git_work_tree(directory):
+    """The first parent directory holding `.git` (a dir or a worktree file), or None."""
+    directory = os.path.abspath(directory)
+    while True:
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def env_mode_allowed(path):
+    """(ok, reason): may the credential itself go into this settings file's `env`? Only into a
+    regular file of the user's, mode 0600, not a symlink, not inside a git work tree."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            return False, f"{path} is a symlink (to {os.path.realpath(path)}): a key written there lands in another tree"
+        if not stat.S_ISREG(st.st_mode):
+            return False, f"{path} is not a regular file"
+        if st.st_uid != os.getuid():
+            return False, f"{path} belongs to uid {st.st_uid}, not to you"
+        if st.st_mode & 0o077:
+            return False, f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}): chmod 600 {path}"
+    tree = git_work_tree(os.path.dirname(os.path.abspath(path)))
+    if tree:
+        return False, f"{path} is inside the git work tree {tree}: a key there can be committed"
+    return True, ""
+
+
+def _read(real):
+    """(raw bytes or None, stat or None) of the file."""
+    try:
+        with open(real, "rb") as handle:
+            raw = handle.read()
+            st = os.fstat(handle.fileno())
+        return raw, st
+    except FileNotFoundError:
+        return None, None
+
+
+def _stat_key(st):
+    return None if st is None else (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size)
+
+
+def _foreign(env, data, private):
+    """Why another tool seems to manage the keys of this file, or ""."""
+    if MARKER in env:
+        return ""
+    written = private.get("written") or {}
+    saved = (private.get("saved") or {}).get("env", {})
+    if written:
+        changed = sorted(name for name in MANAGED_ENV if name != MARKER and name in env
+                         and _fingerprint(env[name]) != written.get(name) and env[name] != saved.get(name))
+        if changed:
+            return (f"{', '.join(changed)} changed to values spillover did not write and {MARKER} is gone: "
+                    "another tool (cc-switch, claude-code-router…) manages this file")
+    routing = sorted(name for name in ROUTING_VARS if isinstance(env.get(name), str) and env[name].strip())
+    if routing:
+        return (f"env sets {', '.join(routing)} without spillover's {MARKER}: another tool (cc-switch, "
+                "claude-code-router…) or your own routing manages this file")
+    return ""
+
+
+def _merge(data, block, saved):
+    """The new settings object: `data` with the block's managed part, every other key kept."""
+    new = dict(data)
+    env = dict(new.get("env") or {})
+    for name, value in block["env"].items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    if block["phase"] >= 2 and block["route"] in PLAN_ROUTES:
+        for name, value in (saved.get("env") or {}).items():
+            env[name] = value
+    phase2 = block["route"] in PLAN_ROUTES and block["phase"] >= 2
+    if env or not phase2 or saved.get("had_env", "env" in data):
+        new["env"] = env
+    else:
+        new.pop("env", None)  # spillover created `env`: leave no empty one behind
+    helper = block[HELPER_KEY]
+    if block.get("keep_helper"):
+        pass
+    elif helper is not None:
+        new[HELPER_KEY] = helper
+    elif block["route"] in PLAN_ROUTES and block["phase"] >= 2 and saved.get("helper"):
+        new[HELPER_KEY] = saved["helper"]
+    else:
+        new.pop(HELPER_KEY, None)
+    return new
+
+
+def _replace_if_same(real, text, raw, st):
+    """Write `text` over `real` unless the file changed since it was read as (raw, st). The temp
+    file has a random name beside the real file and the file's mode; True when replaced."""
+    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o600
+    directory = os.path.dirname(real)
+    fd, tmp = tempfile.mkstemp(prefix=".settings.json.spillover-", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        again, again_st = _read(real)
+        # Content, then inode/mtime last: the window between this check and the rename is a stat.
+        if again != raw or _stat_key(again_st) != _stat_key(st):
+            os.unlink(tmp)
+            return False
+        try:
+            now_st = os.stat(real)
+        except FileNotFoundError:
+            now_st = None
+        if _stat_key(now_st) != _stat_key(st):
+            os.unlink(tmp)
+            return False
+        os.replace(tmp, real)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return True
+
+
+def apply(path, block, *, now=None, state):
+    """Merge `block` into the settings file at `path`; `state` is the path of spillover's private
+    record for that file (`private_state_path`). Returns a Result; raises only OSError."""
+    now = time.time() if now is None else now
+    route, phase = block["route"], block["phase"]
+    plan = route in PLAN_ROUTES
+    private = load_state(state)
+    for _ in range(RETRIES):
+        real = os.path.realpath(path)
+        raw, st = _read(real)
+        data = {}
+        if raw is not None and raw.strip():
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                return Result("invalid", reason=f"{path} is not valid JSON ({exc}); fix it, spillover did not write it", route=route, phase=phase)
+            if not isinstance(data, dict) or not isinstance(data.get("env", {}), dict):
+                return Result("invalid", reason=f"{path}: not a settings object with an `env` object; spillover did not write it", route=route, phase=phase)
+        if st is not None and st.st_uid != os.getuid():
+            return Result("refused", reason=f"{real} belongs to uid {st.st_uid}, not to you; spillover does not write it", route=route, phase=phase)
+        env = data.get("env") or {}
+        current_helper = data.get(HELPER_KEY)
+        if current_helper is not None and helper_target(current_helper) is None:
+            return Result("user-helper", reason=f"{path} has your own apiKeyHelper ({str(current_helper)[:60]}): not a subscription login, left alone", route=route, phase=phase)
+        why = _foreign(env, data, private)
+        if why:
+            if private.get("foreign", {}).get("reason") != why:
+                private["foreign"] = {"reason": why, "since": now}
+                _save_state(state, private)
+            return Result("foreign", reason=why, route=route, phase=phase)
+        if private.pop("foreign", None) is not None:
+            _save_state(state, private)
+        ours_present = MARKER in env or current_helper is not None
+        if plan and not ours_present:
+            if private:
+                _save_state(state, {})  # nothing of spillover's left to bring back
+                private = {}
+            return Result("unchanged", route=route, phase=2)
+        if not plan and block["credential"] == "env":
+            ok, why = env_mode_allowed(path)
+            if not ok:
+                return Result("refused", reason=f"SPILLOVER_LIVE_CREDENTIAL=env refused: {why}", route=route, phase=phase)
+        if not plan and not private.get("saved"):
+            # Before the first spill write: the user's own values of the keys spillover manages.
+            private["saved"] = {"env": {k: v for k, v in env.items() if k in MANAGED_ENV and k != MARKER},
+                                "had_env": "env" in data}
+            _save_state(state, private)
+        new = _merge(data, block, private.get("saved") or {})
+        if raw is not None and new == data:
+            _record(state, private, block, now)
+            return Result("unchanged", route=route, phase=phase)
+        text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
+        if st is None:
+            os.makedirs(os.path.dirname(real), mode=0o700, exist_ok=True)
+        if _replace_if_same(real, text, raw, st):
+            _record(state, private, block, now)
+            return Result("written", changed=True, route=route, phase=phase)
+        time.sleep(0.005)
+    return Result("busy", reason=f"{path} kept changing while spillover wrote it; the next tick retries", route=route, phase=phase)
+
+
+def _record(state, private, block, now):
+    plan = block["route"] in PLAN_ROUTES
+    if plan and block["phase"] >= 2:
+        new = {}
+    else:
+        new = dict(private)
+        new["written"] = {name: _fingerprint(value) for name, value in block["env"].items()}
+        new["route"], new["phase"], new["at"] = block["route"], block["phase"], now
+        if plan:
+            new.setdefault("plan_since", now)
+        else:
+            new.pop("plan_since", None)
+    if new != private:
+        _save_state(state, new)
+    private.clear()
+    private.update(new)

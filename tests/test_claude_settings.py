@@ -1,0 +1,293 @@
+"""The settings.json publisher: what it writes for each route, and how it writes (issue 12 item 1)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from spillover.publishers import claude_settings as cs
+from tests.conftest import OR_KEY
+
+BASE = "https://openrouter.ai/api"
+HELPER = "/opt/spillover/bin/spillover credential --target openrouter"
+PAIRS = [("SPILLOVER_ROUTE", "openrouter"), ("SPILLOVER_REASON", "five_hour at 96%"), ("SPILLOVER_PIN", None),
+         ("ANTHROPIC_BASE_URL", BASE), ("ANTHROPIC_AUTH_TOKEN", OR_KEY), ("ANTHROPIC_API_KEY", ""),
+         ("ANTHROPIC_DEFAULT_OPUS_MODEL", "anthropic/claude-opus-5.5"), ("ANTHROPIC_DEFAULT_SONNET_MODEL", "anthropic/claude-sonnet-5.5"),
+         ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "anthropic/claude-haiku-4.5"), ("CLAUDE_CODE_SUBAGENT_MODEL", "anthropic/claude-sonnet-5.5"),
+         ("ANTHROPIC_DEFAULT_FABLE_MODEL", "anthropic/claude-fable-5.1")]
+USER = {"permissions": {"allow": ["Bash(ls:*)"]}, "statusLine": {"type": "command", "command": "x"}, "model": "opus",
+        "env": {"MY_VAR": "1", "ANTHROPIC_DEFAULT_OPUS_MODEL": "my/opus"}}
+
+
+def spill(credential="helper"):
+    return cs.managed_block("openrouter", PAIRS, HELPER, credential=credential)
+
+
+def plan(phase=1):
+    return cs.managed_block("plan", [], HELPER, phase=phase)
+
+
+@pytest.fixture
+def box(tmp_path):
+    claude = tmp_path / "claude"
+    claude.mkdir()
+    path = claude / "settings.json"
+    path.write_text(json.dumps(USER, indent=2) + "\n")
+    path.chmod(0o644)
+    state_dir = tmp_path / "state"
+    return path, cs.private_state_path(str(state_dir), str(path))
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def test_spill_block_has_every_managed_variable_and_no_secret():
+    block = spill()
+    assert block["apiKeyHelper"] == HELPER
+    env = block["env"]
+    assert set(env) == set(cs.MANAGED_ENV)
+    assert env["ANTHROPIC_BASE_URL"] == BASE and env["SPILLOVER_ROUTE"] == "openrouter"
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "" and env["ANTHROPIC_API_KEY"] == ""
+    assert env["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "anthropic/claude-fable-5.1"
+    assert OR_KEY not in json.dumps(block)
+    with pytest.raises(ValueError):
+        cs.managed_block("openrouter", PAIRS, "spillover credential --target openrouter")  # not absolute
+
+
+def test_plan_blocks_empty_then_remove():
+    one = plan(1)
+    assert one["apiKeyHelper"] is None and one["keep_helper"]
+    assert all(v == "" for k, v in one["env"].items() if k != "SPILLOVER_ROUTE") and one["env"]["SPILLOVER_ROUTE"] == "plan"
+    two = plan(2)
+    assert two["phase"] == 2 and all(v is None for v in two["env"].values())
+
+
+def test_spill_keeps_every_other_key_the_mode_and_no_secret(box):
+    path, state = box
+    result = cs.apply(str(path), spill(), now=1000, state=state)
+    assert result.status == "written" and result.changed
+    data = load(path)
+    for key in ("permissions", "statusLine", "model"):
+        assert data[key] == USER[key]
+    assert data["env"]["MY_VAR"] == "1"
+    assert data["env"]["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "anthropic/claude-opus-5.5"
+    assert data["apiKeyHelper"] == HELPER
+    assert path.stat().st_mode & 0o777 == 0o644
+    for name in os.listdir(path.parent):  # nothing left beside it, and no key anywhere there
+        assert OR_KEY not in (path.parent / name).read_text()
+    assert sorted(os.listdir(path.parent)) == ["settings.json"]
+    assert os.stat(state).st_mode & 0o777 == 0o600
+    again = cs.apply(str(path), spill(), now=1001, state=state)
+    assert again.status == "unchanged" and not again.changed
+
+
+def test_plan_phases_restore_the_users_own_values(box):
+    path, state = box
+    cs.apply(str(path), spill(), now=1000, state=state)
+    assert cs.plan_phase(state, 1001) == 1
+    assert cs.apply(str(path), plan(1), now=1100, state=state).status == "written"
+    data = load(path)
+    # The helper stays until phase 2 (it refuses on the plan route): see managed_block.
+    assert data["apiKeyHelper"] == HELPER and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
+    assert data["env"]["ANTHROPIC_DEFAULT_OPUS_MODEL"] == ""
+    assert cs.plan_phase(state, 1100 + 2) == 1
+    assert cs.plan_phase(state, 1100 + 2, sessions_on_plan=True) == 2
+    assert cs.plan_phase(state, 1100 + cs.SETTLE_SECONDS) == 2
+    assert cs.apply(str(path), plan(2), now=1107, state=state).status == "written"
+    assert load(path) == USER  # the user's own ANTHROPIC_DEFAULT_OPUS_MODEL is back, nothing of ours left
+    assert cs.apply(str(path), plan(1), now=1200, state=state).status == "unchanged"
+    assert load(path) == USER
+
+
+def test_between_spills_the_file_is_not_touched(box):
+    path, state = box
+    before = path.stat().st_mtime_ns
+    assert cs.apply(str(path), plan(1), now=1000, state=state).status == "unchanged"
+    assert path.stat().st_mtime_ns == before and load(path) == USER
+
+
+def test_env_created_by_spillover_goes_away(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text('{"theme": "dark"}\n')
+    state = str(tmp_path / "state" / "live.json")
+    cs.apply(str(path), spill(), now=1, state=state)
+    cs.apply(str(path), plan(1), now=2, state=state)
+    cs.apply(str(path), plan(2), now=9, state=state)
+    assert load(path) == {"theme": "dark"}
+
+
+def test_missing_file_is_created_private(tmp_path):
+    path = tmp_path / "settings.json"
+    state = str(tmp_path / "state" / "live.json")
+    assert cs.apply(str(path), spill(), now=1, state=state).status == "written"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_symlinked_file_keeps_its_link(tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "settings.json"
+    real.write_text(json.dumps(USER))
+    real.chmod(0o640)
+    claude = tmp_path / "claude"
+    claude.mkdir()
+    link = claude / "settings.json"
+    link.symlink_to(real)
+    state = str(tmp_path / "state" / "live.json")
+    assert cs.apply(str(link), spill(), now=1, state=state).status == "written"
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert load(real)["apiKeyHelper"] == HELPER
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(dotfiles)) == ["settings.json"] and sorted(os.listdir(claude)) == ["settings.json"]
+    assert OR_KEY not in real.read_text()
+
+
+def test_the_file_as_it_is_is_repaired(box):
+    path, state = box
+    cs.apply(str(path), spill(), now=1, state=state)
+    # An editor (or the client) writes back an older copy: without spillover's keys.
+    path.write_text(json.dumps(dict(USER, theme="light")))
+    result = cs.apply(str(path), spill(), now=2, state=state)
+    assert result.status == "written"
+    data = load(path)
+    assert data["theme"] == "light" and data["env"]["SPILLOVER_ROUTE"] == "openrouter" and data["apiKeyHelper"] == HELPER
+
+
+def test_a_foreign_manager_is_not_fought(box):
+    path, state = box
+    cs.apply(str(path), spill(), now=1, state=state)
+    data = load(path)
+    del data["env"]["SPILLOVER_ROUTE"]
+    data["env"]["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:3456"  # claude-code-router
+    data["env"]["ANTHROPIC_AUTH_TOKEN"] = "ccr-token"
+    path.write_text(json.dumps(data))
+    text = path.read_text()
+    for block in (spill(), plan(1)):
+        result = cs.apply(str(path), block, now=2, state=state)
+        assert result.status == "foreign" and "ANTHROPIC_BASE_URL" in result.reason and not result.changed
+        assert path.read_text() == text
+    assert "foreign" in cs.load_state(state)
+
+
+def test_a_file_routed_elsewhere_from_the_start_is_foreign(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic", "ANTHROPIC_AUTH_TOKEN": "zz"}}))
+    text = path.read_text()
+    result = cs.apply(str(path), spill(), now=1, state=str(tmp_path / "s.json"))
+    assert result.status == "foreign" and path.read_text() == text
+
+
+def test_the_users_own_helper_is_left_alone(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"apiKeyHelper": "~/bin/get-key.sh"}))
+    text = path.read_text()
+    for block in (spill(), plan(1)):
+        result = cs.apply(str(path), block, now=1, state=str(tmp_path / "s.json"))
+        assert result.status == "user-helper" and "get-key.sh" in result.reason
+    assert path.read_text() == text
+
+
+def test_invalid_json_is_not_written(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text("{not json")
+    result = cs.apply(str(path), spill(), now=1, state=str(tmp_path / "s.json"))
+    assert result.status == "invalid" and path.read_text() == "{not json"
+
+
+# --- SPILLOVER_LIVE_CREDENTIAL=env -------------------------------------------------------------
+
+
+def test_env_mode_writes_the_token_only_into_a_private_file(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text("{}")
+    path.chmod(0o600)
+    result = cs.apply(str(path), spill("env"), now=1, state=str(tmp_path / "s.json"))
+    assert result.status == "written"
+    data = load(path)
+    assert data["env"]["ANTHROPIC_AUTH_TOKEN"] == OR_KEY and "apiKeyHelper" not in data
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("case", ["group-readable", "symlink", "git"])
+def test_env_mode_is_refused_with_the_reason(tmp_path, case):
+    target = tmp_path / "claude" / "settings.json"
+    target.parent.mkdir()
+    target.write_text("{}")
+    target.chmod(0o600)
+    path, word = target, ""
+    if case == "group-readable":
+        target.chmod(0o640)
+        word = "chmod 600"
+    elif case == "symlink":
+        real = tmp_path / "dotfiles" / "settings.json"
+        real.parent.mkdir()
+        real.write_text("{}")
+        real.chmod(0o600)
+        target.unlink()
+        target.symlink_to(real)
+        word = "symlink"
+    else:
+        (tmp_path / ".git").mkdir()
+        word = "git work tree"
+    before = os.path.realpath(path)
+    text = open(before).read()
+    result = cs.apply(str(path), spill("env"), now=1, state=str(tmp_path / "state" / "s.json"))
+    assert result.status == "refused" and word in result.reason, result
+    assert open(before).read() == text
+    assert OR_KEY not in result.reason
+
+
+# --- a concurrent writer -----------------------------------------------------------------------
+
+WRITER = r"""
+import json, os, sys, tempfile
+path, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(path) as f:
+        data = json.load(f)
+    data["k%d" % i] = i
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+"""
+
+
+def test_a_concurrent_writer_loses_nothing(box):
+    """The client rewrites settings.json (temp + rename) while spillover writes it: every key the
+    other writer added survives spillover's writes."""
+    path, state = box
+    n = 400
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(n)])
+    blocks = [spill(), plan(1)]
+    writes = 0
+    try:
+        i = 0
+        while writer.poll() is None:
+            result = cs.apply(str(path), blocks[i % 2], now=time.time(), state=state)
+            assert result.status in ("written", "unchanged", "busy"), result
+            writes += result.changed
+            i += 1
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0
+    assert writes > 5
+    data = load(path)
+    missing = [i for i in range(n) if f"k{i}" not in data]
+    assert missing == [], f"spillover's writes lost {len(missing)} of the other writer's keys"
+    for key in ("permissions", "statusLine", "model"):
+        assert data[key] == USER[key]
+
+
+def test_helper_command_is_recognised_as_spillovers():
+    from spillover.credential import helper_target
+
+    command = cs.helper_command(["/home/me/.local/bin/spillover"], "gateway", config="/home/me/.config/spillover/config.env",
+                                state_dir="/home/me/.local/state/spillover")
+    assert command.startswith("'/home/me/.local/bin/spillover' credential --target gateway --config ")
+    assert helper_target(command) == "gateway"
+    assert cs.managed_block("gateway", [], command)["apiKeyHelper"] == command
