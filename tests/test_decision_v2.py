@@ -369,3 +369,24 @@ def test_transcripts_report_a_real_answer_after_a_wall(tmp_path):
     assert answered_after(str(path), R - 600, ()) == R - 60
     assert answered_after(str(path), R - 600, [(R - 120, None)]) is None  # sent while spilled: not the plan
     assert answered_after(str(path), R - 30, ()) is None
+
+
+def test_check_exits_5_when_blind_and_says_why(sandbox):
+    # Only the usage endpoint, and no credentials: nothing can see the plan.
+    sandbox.run("tick", check=True, env={"SPILLOVER_SOURCES": "oauth"})
+    proc = sandbox.run("check", env={"SPILLOVER_SOURCES": "oauth"})
+    assert proc.returncode == 5 and proc.stdout.startswith("blind: ") and "route plan kept" in proc.stdout, proc.stdout
+    summary = __import__("json").loads(sandbox.run("check", "--json").stdout)
+    assert summary["blind"] is True and summary["route"] == "plan"
+
+
+def test_an_ignored_pin_is_not_exported(wired):
+    from tests import fakes
+
+    wired.run("pin", "openrouter", "--for", "30m", check=True)
+    assert "export SPILLOVER_PIN=" in wired.route_env()
+    wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=0.2))  # the guard fails: the pin is not followed
+    wired.run("tick", check=True)
+    state = wired.state()
+    assert state["route"] == "plan" and state["pin"]["honoured"] is False
+    assert "export SPILLOVER_PIN" not in wired.route_env()
