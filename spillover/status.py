@@ -33,6 +33,7 @@ def collect(cfg, now=None, config_error=None):
             "state": (states.get(name) or {}).get("state"),
             "why": (states.get(name) or {}).get("why"),
             "wall": data.get("wall", False),
+            "severity": _severity(state.sources, data.get("source"), name),
         }
         fc = forecasts.get(name)
         if fc:
@@ -78,6 +79,14 @@ def collect(cfg, now=None, config_error=None):
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
     }
+
+
+def _severity(records, source, bucket):
+    """The usage answer's severity (normal, warning, critical) of a bucket its source kept."""
+    record = records.get(source) if isinstance(source, str) else None
+    found = record.get("severity") if isinstance(record, dict) else None
+    value = found.get(bucket) if isinstance(found, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def show(cfg, as_json=False, out=None, config_error=None):
