@@ -171,9 +171,14 @@ def check_models(report, cfg):
     bad = [(slug, hint) for slug, ok, hint in results if not ok]
     if bad:
         text = "; ".join(f"{slug} is not on OpenRouter ({hint})" for slug, hint in bad)
-        report.line(FAIL, "models", text, "set SPILLOVER_OPUS_MODEL / _SONNET_ / _HAIKU_ / _SUBAGENT_MODEL to slugs from `spillover models`")
+        report.line(FAIL, "models", text, "set SPILLOVER_FABLE_MODEL / _OPUS_ / _SONNET_ / _HAIKU_ / _SUBAGENT_MODEL to slugs from "
+                    "`spillover models`, or unset them to follow OpenRouter's catalog")
     else:
-        report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist")
+        from spillover import catalog
+
+        mapped = catalog.for_config(cfg)
+        report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist; the route maps "
+                    + ", ".join(f"{tier} {slug}" for tier, slug in mapped.slugs.items()) + f" ({mapped.source})")
 
 
 # --- the schedule and the route -----------------------------------------------------------------------
