@@ -49,8 +49,17 @@ def collect(cfg, now=None, config_error=None):
     config_error = config_error or state.config_error
     if config_error:
         problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
+    models = budget.get("models") if isinstance(budget.get("models"), dict) else None
+    floor = floor_why = None
+    if "openrouter" in cfg.targets:
+        from spillover.targets.openrouter import floor as turn_floor
+
+        floor, floor_why = turn_floor(cfg, models)
     return {
         "config_error": config_error,
+        "models": models,
+        "floor": floor,
+        "floor_why": floor_why,
         "route": summary.get("route"),
         "status": summary.get("status"),
         "exit": code,
@@ -133,6 +142,12 @@ def show(cfg, as_json=False, out=None, config_error=None):
         remaining = "unlimited" if key.get("limit_remaining") is None else money(key["limit_remaining"])
         w(f"  openrouter key: remaining {remaining}, spent today {money(key.get('usage_daily'))}, this month {money(key.get('usage_monthly'))}"
           f" (as of {ago(now - data['budget']['fetched_at']) if data['budget'].get('fetched_at') else 'never'})\n")
+    if data["floor"] is not None:
+        w(f"  openrouter floor {money(data['floor'])} = {data['floor_why']}\n")
+    models = data["models"] or {}
+    if isinstance(models.get("slugs"), dict):
+        mapped = ", ".join(f"{tier} {slug}" for tier, slug in models["slugs"].items())
+        w(f"  openrouter models: {mapped} ({models.get('source')})\n")
     w("\nsources\n")
     for name, rec in sorted((data["sources"] or {}).items()):
         if rec.get("error"):

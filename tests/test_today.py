@@ -30,3 +30,157 @@ def test_limits_only_answer_gives_per_model_buckets_in_status_json(wired):
     assert "seven_day_fable" in text
     line = wired.run("statusline", input="{}", env=POLL).stdout
     assert "Fable wk 100%" in line
+
+
+# --- item 4: the model map from OpenRouter's catalog -----------------------------------------
+
+
+def todays_catalog(extra=()):
+    """/models of today's line-up, older models, and the variants that are never a default."""
+    def model(mid, prompt, completion, ctx=1000000):
+        return {"id": mid, "canonical_slug": mid, "name": mid, "created": 1790000000,
+                "pricing": {"prompt": prompt, "completion": completion}, "context_length": ctx,
+                "top_provider": {"context_length": ctx, "max_completion_tokens": 128000, "is_moderated": True}}
+
+    rows = [
+        ("anthropic/claude-fable-5.1", "0.00001", "0.00005"), ("anthropic/claude-fable-5", "0.00001", "0.00005"),
+        ("anthropic/claude-opus-5.5", "0.000004", "0.00002"), ("anthropic/claude-opus-5.1", "0.000005", "0.000025"),
+        ("anthropic/claude-opus-4.8", "0.000005", "0.000025"), ("anthropic/claude-sonnet-5.5", "0.000002", "0.00001"),
+        ("anthropic/claude-sonnet-4.6", "0.000003", "0.000015"), ("anthropic/claude-haiku-5.5", "0.0000001", "0.0000005"),
+        ("anthropic/claude-haiku-4.5", "0.000001", "0.000005"),
+        # never a default: variants, aliases, dated ids
+        ("anthropic/claude-opus-6.0:beta", "0.000004", "0.00002"), ("anthropic/claude-sonnet-9:free", "0", "0"),
+        ("anthropic/claude-fable-7:thinking", "0.00001", "0.00005"), ("~anthropic/claude-opus-latest", "0.000004", "0.00002"),
+        ("anthropic/claude-sonnet-4-20250514", "0.000003", "0.000015"), ("anthropic/claude-haiku-20261001", "0.000001", "0.000005"),
+        ("openai/gpt-5", "0.00000125", "0.00001"),
+    ] + list(extra)
+    return {"data": [model(*row) for row in rows], "links": {"next": None}, "total_count": len(rows)}
+
+
+SPILL = {"SPILLOVER_POLL_MINUTES": "0", "SPILLOVER_SOURCES": "oauth"}
+
+
+def spill(wired, env=SPILL):
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(97.0))
+    wired.run("tick", env=env, check=True)
+    return wired.state()
+
+
+def route_env(wired):
+    env = {}
+    for line in wired.route_env().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = value.strip("'\"")
+    return env
+
+
+def test_openrouter_route_maps_all_four_tiers_to_the_newest_plain_slugs(wired):
+    wired.openrouter.set("/api/v1/models", json=todays_catalog())
+    assert spill(wired)["route"] == "openrouter"
+    env = route_env(wired)
+    assert env["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "anthropic/claude-fable-5.1"
+    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "anthropic/claude-opus-5.5"
+    assert env["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "anthropic/claude-sonnet-5.5"
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "anthropic/claude-haiku-5.5"
+    assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "anthropic/claude-sonnet-5.5"
+    catalog_file = wired.state_dir / "catalog.json"
+    assert catalog_file.stat().st_mode & 0o777 == 0o600
+    assert len(wired.openrouter.hits("/api/v1/models")) == 1
+    wired.run("tick", env=SPILL, check=True)
+    assert len(wired.openrouter.hits("/api/v1/models")) == 1  # cached for a day
+    status = json.loads(wired.run("status", "--json", env=SPILL, check=True).stdout)
+    assert status["models"]["source"].startswith("catalog of ")
+    # a configured slug always wins
+    wired.run("tick", env=dict(SPILL, SPILLOVER_FABLE_MODEL="anthropic/claude-fable-5"), check=True)
+    assert route_env(wired)["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "anthropic/claude-fable-5"
+
+
+def test_newest_compares_versions_as_numbers():
+    from spillover.catalog import newest
+
+    assert newest(["anthropic/claude-opus-5.9", "anthropic/claude-opus-5.10", "anthropic/claude-opus-4.80"]) == {
+        "opus": "anthropic/claude-opus-5.10"}
+    assert newest(["~anthropic/claude-opus-latest", "anthropic/claude-opus-5.5:beta", "anthropic/claude-opus-4-20250514"]) == {}
+
+
+def test_catalog_down_gives_the_built_in_line_up_and_status_says_so(wired):
+    wired.openrouter.set("/api/v1/models", status=500, json=fakes.error_body(500, "Internal Server Error"))
+    assert spill(wired)["route"] == "openrouter"
+    env = route_env(wired)
+    assert (env["ANTHROPIC_DEFAULT_FABLE_MODEL"], env["ANTHROPIC_DEFAULT_OPUS_MODEL"], env["ANTHROPIC_DEFAULT_SONNET_MODEL"],
+            env["ANTHROPIC_DEFAULT_HAIKU_MODEL"]) == ("anthropic/claude-fable-5.1", "anthropic/claude-opus-5.5",
+                                                      "anthropic/claude-sonnet-5.5", "anthropic/claude-haiku-4.5")
+    status = json.loads(wired.run("status", "--json", env=SPILL, check=True).stdout)
+    assert status["models"]["source"].startswith("built-in defaults because OpenRouter /models: HTTP 500")
+    text = wired.run("status", env=SPILL, check=True).stdout
+    assert "built-in defaults because OpenRouter /models: HTTP 500" in text
+
+
+def test_a_new_model_in_the_catalog_is_notified_once_and_kept_in_history(wired, tmp_path):
+    from tests.test_notify import Recorder
+
+    recorder = Recorder(tmp_path)
+    env = recorder.env(wired, **SPILL)
+    wired.openrouter.set("/api/v1/models", json=todays_catalog())
+    spill(wired, env)
+    catalog_file = wired.state_dir / "catalog.json"
+    data = json.loads(catalog_file.read_text())
+    data["fetched_at"] -= 2 * 86400  # a day later: read again
+    catalog_file.write_text(json.dumps(data))
+    wired.openrouter.set("/api/v1/models", json=todays_catalog([("anthropic/claude-opus-5.6", "0.000004", "0.00002")]))
+    for _ in range(3):
+        wired.run("tick", env=env, check=True)
+    changed = [e for e in recorder.events() if e["event"] == "models_changed"]
+    assert len(changed) == 1
+    assert changed[0]["changes"] == ["opus: anthropic/claude-opus-5.5 → anthropic/claude-opus-5.6"]
+    history = [json.loads(line) for line in (wired.state_dir / "history.jsonl").read_text().splitlines()]
+    assert [h["changes"] for h in history if h.get("event") == "models_changed"] == [changed[0]["changes"]]
+    assert route_env(wired)["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "anthropic/claude-opus-5.6"
+
+
+def test_models_check_flags_a_configured_fable_slug_with_the_closest_match(wired):
+    wired.openrouter.set("/api/v1/models", json=todays_catalog())
+    proc = wired.run("models", "--check", env={"SPILLOVER_FABLE_MODEL": "anthropic/claude-fable-5-1"})
+    assert proc.returncode == 1
+    assert "anthropic/claude-fable-5-1 is not in OpenRouter's catalog (did you mean anthropic/claude-fable-5.1?)" in proc.stderr
+
+
+# --- item 5: a floor that pays one turn ------------------------------------------------------
+
+
+def test_guard_refuses_a_key_that_cannot_pay_one_fable_turn():
+    from spillover import catalog, config
+    from spillover.targets import openrouter
+
+    cfg = config.load({"OPENROUTER_API_KEY": "sk-or-v1-" + "a" * 64, "SPILLOVER_CONFIG": "/nonexistent"})
+    key = openrouter.parse_key(fakes.key_body(remaining=1.20))
+    models = catalog.model_map({}, {"fetched_at": 1790000000.0, "models": catalog.compact(
+        [{"id": m["id"], "prompt": float(m["pricing"]["prompt"]), "completion": float(m["pricing"]["completion"]),
+          "context_length": m["context_length"]} for m in todays_catalog()["data"]])}).to_json()
+    health = openrouter.guard(cfg, key, None, models=models)
+    assert not health.healthy
+    assert health.reason == ("key remaining $1.20 (monthly) < floor $3.60 = one Fable turn (anthropic/claude-fable-5.1): "
+                             "200k in × $10/M + 32k out × $50/M = $3.60")
+    assert health.details["floor"] == 3.6
+    # without the prices, SPILLOVER_MIN_BALANCE alone: $1.20 passes (the old blind spot)
+    assert openrouter.guard(cfg, key, None).healthy
+    # configurable token counts
+    small = config.load({"OPENROUTER_API_KEY": "sk-or-v1-" + "a" * 64, "SPILLOVER_CONFIG": "/nonexistent",
+                         "SPILLOVER_TURN_CONTEXT_TOKENS": "50000", "SPILLOVER_TURN_OUTPUT_TOKENS": "8000"})
+    assert openrouter.guard(small, key, None, models=models).healthy  # 50k × $10/M + 8k × $50/M = $0.90
+
+
+def test_a_key_with_1_20_left_is_not_spilled_to_and_status_and_budget_show_the_floor(wired):
+    wired.openrouter.set("/api/v1/models", json=todays_catalog())
+    wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=1.20))
+    state = spill(wired)
+    assert state["route"] == "blocked"
+    status = json.loads(wired.run("status", "--json", env=SPILL, check=True).stdout)
+    [target] = [t for t in status["targets"] if t["name"] == "openrouter"]
+    assert not target["healthy"] and "< floor $3.60 = one Fable turn" in target["reason"]
+    assert status["floor"] == 3.6
+    assert "openrouter floor $3.60 = one Fable turn (anthropic/claude-fable-5.1): 200k in × $10/M + 32k out × $50/M" in \
+        wired.run("status", env=SPILL).stdout
+    out = wired.run("budget").stdout
+    assert "floor            $3.60 = one Fable turn" in out and "spill guard      ✖" in out
