@@ -184,3 +184,61 @@ def test_a_key_with_1_20_left_is_not_spilled_to_and_status_and_budget_show_the_f
         wired.run("status", env=SPILL).stdout
     out = wired.run("budget").stdout
     assert "floor            $3.60 = one Fable turn" in out and "spill guard      ✖" in out
+
+
+# --- item 3: cachedUsageUtilization in ~/.claude.json ----------------------------------------
+
+ACCOUNT = "5c0ffee0-1234-4abc-9def-0123456789ab"
+
+
+def write_usage_cache(wired, fetched_at, body, **extra):
+    path = wired.claude_dir / ".claude.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict({"numStartups": 3, "cachedUsageUtilization": {
+        "fetchedAtMs": int(fetched_at * 1000), "accountUuid": ACCOUNT, "utilization": body}}, **extra)))
+
+
+LOCAL = {"SPILLOVER_SOURCES": "statusline"}  # no oauth: only the local copy
+
+
+def test_usage_cache_is_used_while_its_window_is_open_and_aged_by_its_fetch_time(wired):
+    now = time.time()
+    fetched = now - 1800
+    write_usage_cache(wired, fetched, fable_only_limits(fetched))
+    wired.run("tick", env=LOCAL, check=True)
+    state = wired.state()
+    buckets = state["buckets"]
+    assert buckets["seven_day_fable"]["percent"] == 100 and buckets["seven_day_fable"]["source"] == "claude_json"
+    assert buckets["five_hour"]["observed_at"] == int(fetched * 1000) / 1000  # as old as its fetch, never newer
+    record = state["sources"]["claude_json"]
+    assert record["account"] == ACCOUNT and record["last_reading_at"] == int(fetched * 1000) / 1000
+    assert record["severity"]["seven_day_fable"] == "critical"
+    assert wired.usage.hits("/api/oauth/usage") == []
+
+
+def test_usage_cache_is_ignored_after_its_window_closed(wired):
+    now = time.time()
+    fetched = now - 3 * 3600  # its five-hour window ended an hour ago (resets_at = fetched + 3600)
+    write_usage_cache(wired, fetched, fable_only_limits(fetched))
+    wired.run("tick", env=LOCAL, check=True)
+    buckets = wired.state()["buckets"]
+    assert "five_hour" not in buckets  # a reading of a window that has closed says nothing now
+    assert buckets["seven_day_fable"]["observed_at"] == int(fetched * 1000) / 1000  # the weekly one is still open
+
+
+def test_usage_cache_fetched_in_the_future_is_clamped_to_now():
+    from spillover.sources.claude_json import usage_cache
+
+    now = 1_800_000_000.0
+    data = {"cachedUsageUtilization": {"fetchedAtMs": (now + 86400) * 1000, "accountUuid": "x" * 200,
+                                        "utilization": fable_only_limits(now)}}
+    samples, fetched_at, account, _ = usage_cache(data, now)
+    assert fetched_at == now and {s.observed_at for s in samples} == {now}
+    assert account is None  # not an account id: not recorded
+    assert usage_cache({"cachedUsageUtilization": {"utilization": {}}}, now) == ([], None, None, {})
+
+
+def test_usage_cache_cannot_confirm_a_reset_by_itself():
+    from spillover.sources import claude_json
+
+    assert claude_json.READER.can_confirm_reset is False
