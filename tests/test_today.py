@@ -242,3 +242,47 @@ def test_usage_cache_cannot_confirm_a_reset_by_itself():
     from spillover.sources import claude_json
 
     assert claude_json.READER.can_confirm_reset is False
+
+
+# --- item 6: doctor for today's client -------------------------------------------------------
+
+
+def test_doctor_flags_an_old_client_and_warns_on_a_newer_one(wired):
+    from tests.test_doctor import doctor, fake_claude
+
+    proc, got = doctor(wired, **fake_claude(wired, "2.1.150"))
+    mark, text = got["claude"][-1]
+    assert mark == "✖" and "Claude Code 2.1.150" in text and "older than the oldest supported 2.1.197" in text
+    assert "claude update" in proc.stdout and proc.returncode == 1
+    _, got = doctor(wired, **fake_claude(wired, "2.1.400"))
+    assert got["claude"][-1][0] == "⚠" and "newer than tested (newest tested 2.1.332)" in got["claude"][-1][1]
+    _, got = doctor(wired, **fake_claude(wired, "2.1.332"))
+    assert got["claude"][-1][0] == "✔"
+
+
+def test_doctor_flags_an_anthropic_key_claude_code_rejected(wired):
+    from tests.conftest import ANT_KEY
+    from tests.test_doctor import doctor, fake_claude
+
+    path = wired.claude_dir / ".claude.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"customApiKeyResponses": {"approved": [], "rejected": ["someotherkeysuffix12", ANT_KEY[-20:]]}}))
+    env = dict(fake_claude(wired), SPILLOVER_TARGETS="openrouter,anthropic", SPILLOVER_ANTHROPIC_API_KEY=ANT_KEY)
+    proc, got = doctor(wired, **env)
+    mark, text = got["anthropic"][-1]
+    assert mark == "✖" and "customApiKeyResponses.rejected" in text and "Not logged in" in text
+    assert ANT_KEY not in proc.stdout and ANT_KEY[-20:] not in proc.stdout
+    assert proc.returncode == 1
+    path.write_text(json.dumps({"customApiKeyResponses": {"approved": [ANT_KEY[-20:]], "rejected": []}}))
+    _, got = doctor(wired, **env)
+    assert all("rejected" not in text for _, text in got.get("anthropic", []))
+
+
+def test_readme_states_the_versions_doctor_checks():
+    from pathlib import Path
+
+    from spillover.sources import oauth
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"| oldest supported | {oauth.OLDEST_SUPPORTED_CLIENT} |" in readme
+    assert f"| newest tested | {oauth.NEWEST_TESTED_CLIENT} |" in readme

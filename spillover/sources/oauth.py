@@ -20,6 +20,16 @@ from spillover.times import parse_time  # noqa: F401 (also used by the command s
 
 BETA = "oauth-2025-04-20"
 FALLBACK_CLIENT_VERSION = "2.1.0"
+# The Claude Code versions the tests cover (tests/e2e/package.json pins both; README "Supported
+# Claude Code versions" states them): doctor flags an older client and warns on a newer one.
+OLDEST_SUPPORTED_CLIENT = "2.1.197"
+NEWEST_TESTED_CLIENT = "2.1.332"
+
+
+def version_key(version):
+    """(2, 1, 197) of "2.1.197" (a pre-release suffix ignored), or None."""
+    parts = re.match(r"(\d+)\.(\d+)\.(\d+)", str(version or ""))
+    return tuple(int(p) for p in parts.groups()) if parts else None
 EXPIRY_MARGIN = 300  # seconds; Claude Code itself treats a token this close to expiry as expired
 KEYCHAIN_SERVICE = "Claude Code-credentials"
 CREDENTIALS_MAX_BYTES = 64 * 1024  # a real .credentials.json is well under 1 KiB
