@@ -381,7 +381,8 @@ class OpenRouter(Target):
             report.line(OK, "openrouter", f"key {mask(cfg.openrouter_key)} valid: {health.reason}{source}")
         else:
             report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {health.reason}{source}",
-                        "top up at https://openrouter.ai/credits, raise the key's limit, or lower SPILLOVER_MIN_BALANCE")
+                        "top up at https://openrouter.ai/credits or raise the key's limit (the floor: SPILLOVER_MIN_BALANCE, "
+                        "or one maximal turn: SPILLOVER_TURN_CONTEXT_TOKENS / _OUTPUT_TOKENS and the mapped models)")
         check_models(report, cfg)
 
 
