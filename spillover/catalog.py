@@ -103,8 +103,9 @@ def due(data, now):
     return not (data.get("error") and isinstance(attempted, (int, float)) and now - attempted < RETRY_AFTER_FAILURE)
 
 
-def refresh(cfg, state_dir, now, force=False):
-    """The catalog, read from OpenRouter when due (never raises: a failure is kept as `error`)."""
+def refresh(cfg, state_dir, now, force=False, timeout=None):
+    """The catalog, read from OpenRouter when due (never raises: a failure is kept as `error`).
+    `timeout`: the tick passes SPILLOVER_TIMEOUT, so a hanging catalog costs a tick no more than /key."""
     from spillover import fsutil
     from spillover.errors import SourceError
     from spillover.targets import openrouter
@@ -113,7 +114,7 @@ def refresh(cfg, state_dir, now, force=False):
     if not force and not due(data, now):
         return data
     try:
-        models = compact(openrouter.fetch_models(cfg))
+        models = compact(openrouter.fetch_models(cfg, timeout=timeout))
     except SourceError as exc:
         data.update(attempted_at=now, error=str(exc))
     else:

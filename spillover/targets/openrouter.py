@@ -127,12 +127,13 @@ def fetch_credits(cfg, key=None, session=None):
     return parse_credits(payload, key)
 
 
-def fetch_models(cfg, session=None):
-    """Anthropic models in the catalog: [{id, name, prompt, completion, context_length}] ($/token as floats)."""
+def fetch_models(cfg, session=None, timeout=None):
+    """Anthropic models in the catalog: [{id, name, prompt, completion, context_length}] ($/token as floats).
+    `timeout`: default max(SPILLOVER_TIMEOUT, 10) s (the catalog is large); the tick passes its own."""
     from spillover import http
 
     _, _, payload = http.get_json(
-        f"{cfg.openrouter_api_url}/models", headers={"Accept": "application/json"}, timeout=max(cfg.timeout, 10),
+        f"{cfg.openrouter_api_url}/models", headers={"Accept": "application/json"}, timeout=timeout or max(cfg.timeout, 10),
         secrets=cfg.secrets, name="OpenRouter /models", session=session,
     )
     items = payload.get("data") if isinstance(payload, dict) else None
@@ -346,9 +347,20 @@ class OpenRouter(Target):
         from spillover import catalog, paths
 
         state_dir = paths.state_dir()
-        catalog.refresh(cfg, state_dir, ctx.now)  # at most daily; never raises
+        record = ctx.record
+        if catalog.due(catalog.load(state_dir), ctx.now):
+            from threading import Thread
+
+            # At most daily, beside the /key read rather than after it: a tick waits for one timeout.
+            reader = Thread(target=catalog.refresh, args=(cfg, state_dir, ctx.now), kwargs={"timeout": cfg.timeout}, daemon=True)
+            reader.start()
+        else:
+            reader = None
         if cfg.openrouter_key:
-            ctx.record = read_budget(cfg, ctx.record, ctx.now, ctx.need)
+            record = read_budget(cfg, record, ctx.now, ctx.need)
+        if reader is not None:
+            reader.join()
+        ctx.record = record
         ctx.record = dict(ctx.record, models=catalog.for_config(cfg, state_dir).to_json())
         return budget_health(cfg, ctx.record, ctx.now)
 
