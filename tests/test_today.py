@@ -286,3 +286,18 @@ def test_readme_states_the_versions_doctor_checks():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert f"| oldest supported | {oauth.OLDEST_SUPPORTED_CLIENT} |" in readme
     assert f"| newest tested | {oauth.NEWEST_TESTED_CLIENT} |" in readme
+
+
+def test_simulate_replays_a_trace_of_per_model_weekly_buckets(sandbox):
+    trace = sandbox.root / "trace.jsonl"
+    t0 = 1_800_000_000
+    lines = [{"t": t0 + 60 * i, "source": "oauth", "five_hour": {"percent": 10 + i, "resets_at": t0 + 3600},
+              "seven_day_fable": {"percent": 90 + i, "resets_at": t0 + 86400}} for i in range(10)]
+    lines.append({"t": t0 + 700, "seven_day_fable": {"percent": 100, "resets_at": t0 + 86400}})  # alone on a line
+    trace.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    from spillover import simulate
+
+    loaded = simulate.load_trace(str(trace))
+    assert {s.bucket for s in loaded} == {"five_hour", "seven_day_fable"} and len(loaded) == 21
+    proc = sandbox.run("simulate", str(trace))
+    assert proc.returncode == 0, proc.stderr
