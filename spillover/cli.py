@@ -216,7 +216,10 @@ def cmd_tick(args):
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:
-        return ExitCode.OK  # another tick is doing the work
+        import logging
+
+        logging.getLogger("spillover").debug("another tick holds the lock; it does the work")
+        return ExitCode.OK
     if args.dry_run:
         print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
                           "hot_bucket": decision.hot_bucket, "details": decision.details}, indent=1, sort_keys=True, default=str))
