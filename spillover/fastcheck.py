@@ -47,6 +47,7 @@ def read(now=None):
         "stale": age is None or age > stale_after,
         "pin": state.get("pin"),
         "hot_bucket": state.get("hot_bucket"),
+        "buckets": _buckets(state.get("buckets")),
     }
     details = state.get("details") if isinstance(state.get("details"), dict) else {}
     shift = details.get("downshift_text")
@@ -62,6 +63,14 @@ def read(now=None):
         summary["reason"] = f"blind: {blind} (route {summary['route']} kept)"
         return ExitCode.STALE, summary
     return EXIT_BY_STATUS.get(summary["status"], ExitCode.STALE), summary
+
+
+def _buckets(buckets):
+    """{bucket: {percent, resets_at}} of state.json's buckets (per-model weekly ones included)."""
+    if not isinstance(buckets, dict):
+        return {}
+    return {name: {"percent": number(b.get("percent")), "resets_at": number(b.get("resets_at"))}
+            for name, b in list(buckets.items())[:32] if isinstance(name, str) and isinstance(b, dict)}
 
 
 def main(argv):

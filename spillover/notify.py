@@ -41,6 +41,8 @@ def dispatch(cfg, old_state, new_state, decision, now):
         log.exception("notify: could not work out the events")
         return dict((old_state or {}).get("notified") or {})
     for event in events:
+        if event.get("event") == "models_changed":
+            _record_models_change(event, now)
         try:
             _deliver(cfg, event)
         except Exception:
@@ -169,7 +171,28 @@ def _events(cfg, old_state, new_state, now):
         elif remaining >= cfg.low_balance * LOW_BUDGET_REARM:
             low.pop(name, None)
     memory["low_budget"] = low
+
+    # The openrouter route's model map: a new model or a new price, told once when it changes.
+    from spillover import catalog
+
+    old_models = (old_state.get("budget") or {}).get("models") if isinstance(old_state.get("budget"), dict) else None
+    new_models = (new_state.get("budget") or {}).get("models") if isinstance(new_state.get("budget"), dict) else None
+    changed = catalog.changes(old_models, new_models)
+    if changed:
+        events.append(_event("models_changed", "spillover: the openrouter route's models changed", "; ".join(changed),
+                             new_state, now, changes=changed, source=(new_models or {}).get("source")))
     return memory, events
+
+
+def _record_models_change(event, now):
+    """A change of the openrouter route's model map also goes to history.jsonl (no `route`: not a flip)."""
+    from spillover import fsutil, paths
+
+    try:
+        fsutil.append_jsonl(paths.state_path(paths.HISTORY_JSONL),
+                            {"at": now, "event": "models_changed", "changes": event.get("changes"), "source": event.get("source")})
+    except OSError:
+        log.warning("notify: could not record the model change in history.jsonl")
 
 
 def _same_cycle(a, b):

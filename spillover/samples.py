@@ -17,6 +17,23 @@ from spillover.sanitize import number
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
 BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "seven_day_fable", "unknown", "overage")
+# Claim names that are another name of a bucket (the Fable window's header family is 7d_oi).
+ALIASES = {"seven_day_overage_included": "seven_day_fable", "7d_oi": "seven_day_fable"}
+MAX_BUCKETS = 24  # per trace line
+
+
+def bucket_name(name):
+    """The bucket a trace line's key names, or None: a known bucket, an alias of one, or any
+    per-model weekly bucket `seven_day_<model>` (lowercase letters, digits and `_`)."""
+    if not isinstance(name, str):
+        return None
+    name = ALIASES.get(name, name)
+    if name in BUCKETS:
+        return name
+    rest = name.removeprefix("seven_day_")
+    if rest != name and 0 < len(rest) <= 32 and all(c.isdigit() or c == "_" or "a" <= c <= "z" for c in rest):
+        return name
+    return None
 
 
 def record(t, source, buckets, account=None):
@@ -59,9 +76,9 @@ def to_samples(line):
 
     out = []
     account = line.get("account") if isinstance(line.get("account"), str) else None
-    for bucket in BUCKETS:
-        entry = line.get(bucket)
-        if not isinstance(entry, dict):
+    for key, entry in line.items():
+        bucket = bucket_name(key)
+        if bucket is None or not isinstance(entry, dict) or len(out) >= MAX_BUCKETS:
             continue
         pct, resets = number(entry.get("percent")), number(entry.get("resets_at"))
         if pct is None:

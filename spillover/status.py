@@ -33,6 +33,7 @@ def collect(cfg, now=None, config_error=None):
             "state": (states.get(name) or {}).get("state"),
             "why": (states.get(name) or {}).get("why"),
             "wall": data.get("wall", False),
+            "severity": _severity(state.sources, data.get("source"), name),
         }
         fc = forecasts.get(name)
         if fc:
@@ -48,8 +49,17 @@ def collect(cfg, now=None, config_error=None):
     config_error = config_error or state.config_error
     if config_error:
         problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
+    models = budget.get("models") if isinstance(budget.get("models"), dict) else None
+    floor = floor_why = None
+    if "openrouter" in cfg.targets:
+        from spillover.targets.openrouter import floor as turn_floor
+
+        floor, floor_why = turn_floor(cfg, models)
     return {
         "config_error": config_error,
+        "models": models,
+        "floor": floor,
+        "floor_why": floor_why,
         "route": summary.get("route"),
         "status": summary.get("status"),
         "exit": code,
@@ -84,6 +94,14 @@ def collect(cfg, now=None, config_error=None):
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
     }
+
+
+def _severity(records, source, bucket):
+    """The usage answer's severity (normal, warning, critical) of a bucket its source kept."""
+    record = records.get(source) if isinstance(source, str) else None
+    found = record.get("severity") if isinstance(record, dict) else None
+    value = found.get(bucket) if isinstance(found, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def bar_rows(data):
@@ -216,6 +234,12 @@ def show(cfg, as_json=False, out=None, config_error=None):
         remaining = "unlimited" if key.get("limit_remaining") is None else money(key["limit_remaining"])
         w(f"  openrouter key: remaining {remaining}, spent today {money(key.get('usage_daily'))}, this month {money(key.get('usage_monthly'))}"
           f" (as of {ago(now - data['budget']['fetched_at']) if data['budget'].get('fetched_at') else 'never'})\n")
+    if data["floor"] is not None:
+        w(f"  openrouter floor {money(data['floor'])} = {data['floor_why']}\n")
+    models = data["models"] or {}
+    if isinstance(models.get("slugs"), dict):
+        mapped = ", ".join(f"{tier} {slug}" for tier, slug in models["slugs"].items())
+        w(f"  openrouter models: {mapped} ({models.get('source')})\n")
     w("\nsources\n")
     for name, rec in sorted((data["sources"] or {}).items()):
         if rec.get("error"):

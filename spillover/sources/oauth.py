@@ -5,6 +5,7 @@ feet and log it out. An expired token makes the plan quota "unknown" until Claud
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,12 +20,34 @@ from spillover.times import parse_time  # noqa: F401 (also used by the command s
 
 BETA = "oauth-2025-04-20"
 FALLBACK_CLIENT_VERSION = "2.1.0"
+# The Claude Code versions the tests cover (tests/e2e/package.json pins both; README "Supported
+# Claude Code versions" states them): doctor flags an older client and warns on a newer one.
+OLDEST_SUPPORTED_CLIENT = "2.1.197"
+NEWEST_TESTED_CLIENT = "2.1.332"
+
+
+def version_key(version):
+    """(2, 1, 197) of "2.1.197" (a pre-release suffix ignored), or None."""
+    parts = re.match(r"(\d+)\.(\d+)\.(\d+)", str(version or ""))
+    return tuple(int(p) for p in parts.groups()) if parts else None
 EXPIRY_MARGIN = 300  # seconds; Claude Code itself treats a token this close to expiry as expired
 KEYCHAIN_SERVICE = "Claude Code-credentials"
 CREDENTIALS_MAX_BYTES = 64 * 1024  # a real .credentials.json is well under 1 KiB
+# Flat fields of the answer; codename buckets (seven_day_omelette, seven_day_cowork,
+# seven_day_oauth_apps, …) are ignored.
 FLAT_BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet")
-# limits[] kinds -> bucket; weekly_scoped is resolved by its model's display name.
+# limits[] kinds -> bucket; weekly_scoped is named after its model (model_bucket).
 LIMIT_KINDS = {"session": "five_hour", "weekly_all": "seven_day"}
+MAX_SCOPED = 16  # weekly_scoped entries taken from one answer (a lying server sends thousands)
+SEVERITIES = ("normal", "warning", "critical")
+
+
+def model_bucket(display_name):
+    """The bucket of a per-model weekly cap: `seven_day_` + the model's display name, lowercased,
+    every run of other characters than a-z0-9 as one `_` ("Fable" -> seven_day_fable); None
+    when nothing is left."""
+    name = re.sub(r"[^a-z0-9]+", "_", str(display_name or "").lower()).strip("_")[:32].strip("_")
+    return f"seven_day_{name}" if name else None
 
 
 @dataclass(frozen=True)
@@ -167,6 +190,41 @@ def _fractional(raw, previous):
     return False
 
 
+def usage_entries(data):
+    """[(bucket, utilization, resets_at, severity)] of a usage answer: the `limits[]` entries, and
+    each flat field whose bucket limits[] does not give (the same bucket is never counted twice:
+    a non-null limits[] entry wins over the flat field)."""
+    found = {}
+    limits = data.get("limits")
+    scoped = 0
+    for entry in limits if isinstance(limits, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("kind")
+        bucket = LIMIT_KINDS.get(kind) if isinstance(kind, str) else None
+        if kind == "weekly_scoped" and scoped < MAX_SCOPED:
+            scoped += 1
+            scope = entry.get("scope") if isinstance(entry.get("scope"), dict) else {}
+            model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
+            bucket = model_bucket(model.get("display_name") or model.get("id"))
+        value = entry.get("percent", entry.get("utilization"))
+        if bucket and value is not None and bucket not in found:
+            severity = entry.get("severity") if entry.get("severity") in SEVERITIES else None
+            found[bucket] = (bucket, value, entry.get("resets_at"), severity)
+    for bucket in FLAT_BUCKETS:
+        entry = data.get(bucket)
+        if bucket not in found and isinstance(entry, dict) and entry.get("utilization") is not None:
+            found[bucket] = (bucket, entry.get("utilization"), entry.get("resets_at"), None)
+    return list(found.values())
+
+
+def severities(data):
+    """{bucket: severity} of the limits[] entries that carry one (normal, warning, critical)."""
+    if not isinstance(data, dict):
+        return {}
+    return {bucket: sev for bucket, _, _, sev in usage_entries(data) if sev}
+
+
 def parse_usage(data, observed_at, source="oauth", previous=None, account=None):
     """Samples from a usage answer: the flat buckets and the newer `limits[]` array.
 
@@ -174,25 +232,7 @@ def parse_usage(data, observed_at, source="oauth", previous=None, account=None):
     """
     if not isinstance(data, dict):
         raise SourceError("usage endpoint: answer is not a JSON object")
-    raw = []  # (bucket, utilization, resets_at)
-    for bucket in FLAT_BUCKETS:
-        entry = data.get(bucket)
-        if isinstance(entry, dict) and entry.get("utilization") is not None:
-            raw.append((bucket, entry.get("utilization"), entry.get("resets_at")))
-    limits = data.get("limits")
-    if isinstance(limits, list):
-        for entry in limits:
-            if not isinstance(entry, dict):
-                continue
-            bucket = LIMIT_KINDS.get(entry.get("kind"))
-            if entry.get("kind") == "weekly_scoped":
-                scope = entry.get("scope") if isinstance(entry.get("scope"), dict) else {}
-                model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
-                name = str(model.get("display_name") or model.get("id") or "").lower()
-                bucket = "seven_day_opus" if "opus" in name else "seven_day_sonnet" if "sonnet" in name else None
-            value = entry.get("percent", entry.get("utilization"))
-            if bucket and value is not None and bucket not in {b for b, _, _ in raw}:
-                raw.append((bucket, value, entry.get("resets_at")))
+    raw = [(bucket, value, resets) for bucket, value, resets, _ in usage_entries(data)]
     fraction = _fractional(raw, previous)
     samples, problems = [], []
     for bucket, value, resets in raw:
@@ -211,7 +251,8 @@ def parse_usage(data, observed_at, source="oauth", previous=None, account=None):
 
 
 def fetch(cfg, now=None, version_cache=None, previous=None):
-    """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials)."""
+    """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials,
+    {bucket: severity})."""
     from spillover import http
 
     now = time.time() if now is None else now
@@ -235,7 +276,7 @@ def fetch(cfg, now=None, version_cache=None, previous=None):
     )
     samples = parse_usage(data, now, previous=previous, account=credentials_account(creds, cfg.claude_dirs))
     extra = data.get("extra_usage") if isinstance(data, dict) and isinstance(data.get("extra_usage"), dict) else None
-    return samples, extra, creds
+    return samples, extra, creds, severities(data)
 
 
 # --- when to poll (pure, table-tested) -------------------------------------------------------
@@ -328,7 +369,7 @@ class OAuthSource(Source):
             return SourceResult([], rec)
         try:
             version_cache = dict(rec.extra.get("client") or {})
-            got, extra, _ = fetch(cfg, now, version_cache, previous=ctx.merged)
+            got, extra, _, severity = fetch(cfg, now, version_cache, previous=ctx.merged)
             rec.extra["client"] = version_cache
         except SourceError as exc:
             step = int(rec.failures or 0)
@@ -340,7 +381,7 @@ class OAuthSource(Source):
                 rec.backoff_until = now + backoff_seconds(step, kind, exc.retry_after)
             rec.due = why
             return SourceResult([], rec)
-        rec.succeeded(now, status=200)
+        rec.succeeded(now, status=200, severity=severity)
         rec.backoff_until, rec.due = None, why
         return SourceResult(got, rec, {"oauth_extra_usage": extra})
 

@@ -150,7 +150,26 @@ def render(state, found, now):
         if isinstance(resets, (int, float)) and resets > now:
             text += " ↻" + until(resets - now, past="now")
         parts.append(text)
+    parts.extend(_model_weeks(state, now))
     return "spillover " + " · ".join(parts) if parts else NEUTRAL
+
+
+def _model_weeks(state, now):
+    """"Fable wk 100%" for each per-model weekly bucket (seven_day_<model>) at or over the resume
+    percent in a window still open: the cap that stops one model while the others work."""
+    buckets = state.get("buckets") if isinstance(state, dict) else None
+    thresholds = state.get("thresholds") if isinstance(state, dict) else None
+    floor = thresholds.get("resume") if isinstance(thresholds, dict) else None
+    floor = floor if isinstance(floor, (int, float)) else 50
+    out = []
+    for name, bucket in (buckets.items() if isinstance(buckets, dict) else ()):
+        model = name.removeprefix("seven_day_") if isinstance(name, str) else ""
+        if not model or model == name or not isinstance(bucket, dict) or len(out) >= 3:
+            continue
+        pct, resets = bucket.get("percent"), bucket.get("resets_at")
+        if isinstance(pct, (int, float)) and pct >= floor and (not isinstance(resets, (int, float)) or resets > now):
+            out.append(f"{model.replace('_', ' ').capitalize()[:16]} wk {_pct(pct)}")
+    return out
 
 
 def _read_state():
