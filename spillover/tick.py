@@ -31,8 +31,24 @@ def run(cfg, *, now=None, dry_run=False, force_poll=False):
     """One tick. Returns (decision, state.json dict, changed). Raises Busy when another tick runs."""
     now = time.time() if now is None else now
     state_dir = fsutil.ensure_state_dir()
-    with Lock(state_dir):
-        return _run_locked(cfg, state_dir, now, dry_run, force_poll)
+    from spillover import live
+
+    try:
+        with Lock(state_dir):
+            result = _run_locked(cfg, state_dir, now, dry_run, force_poll)
+    except Busy:
+        if not dry_run:
+            live.mark_pending(state_dir)  # a pushed tick is never lost: the running one runs again
+        raise
+    for _ in range(2):  # a tick pushed (StopFailure, statusline) while this one ran
+        if dry_run or not live.take_pending(state_dir):
+            break
+        try:
+            with Lock(state_dir):
+                result = _run_locked(cfg, state_dir, time.time(), dry_run, force_poll)
+        except Busy:
+            break
+    return result
 
 
 def _run_locked(cfg, state_dir, now, dry_run, force_poll):
