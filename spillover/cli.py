@@ -164,6 +164,11 @@ def build_parser(argparse):
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
 
+    p = command("exclude", cmd_exclude, "keep a project's Claude Code sessions on the plan even while spilled")
+    p.add_argument("dir", nargs="?", help="the project directory")
+    p.add_argument("--remove", action="store_true", help="follow the route again")
+    p.add_argument("--list", action="store_true", help="the excluded projects")
+
     command("doctor", cmd_doctor, "check every piece and say exactly how to fix what is broken")
 
     command("statusline", None, "Claude Code statusLine command: records rate_limits, prints one line")
@@ -323,6 +328,12 @@ def cmd_uninstall(args):
     from spillover import install
 
     return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell)
+
+
+def cmd_exclude(args):
+    from spillover import live
+
+    return live.cmd_exclude(args)
 
 
 def cmd_doctor(args):

@@ -50,8 +50,9 @@ def effective(files):
     helper, helper_from, env_from, merged = None, None, {}, {}
     for _, path in files:
         data = _load(path)
-        if isinstance(data.get("apiKeyHelper"), str) and data["apiKeyHelper"].strip():
-            helper, helper_from = data["apiKeyHelper"], path
+        if isinstance(data.get("apiKeyHelper"), str):
+            # A later file's "" overrides an earlier helper: no helper (`spillover exclude`).
+            helper, helper_from = (data["apiKeyHelper"], path) if data["apiKeyHelper"].strip() else (None, None)
         env = data.get("env")
         if isinstance(env, dict):
             for name in env:

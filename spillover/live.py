@@ -532,3 +532,238 @@ def uninstall_live(dry_run, shell=None):
             os.unlink(os.path.join(state_dir, name))
         except FileNotFoundError:
             pass
+
+
+# --- spillover exclude -------------------------------------------------------------------------
+
+EXCLUDE_MARKER = "SPILLOVER_EXCLUDED"
+
+
+def exclude_block():
+    """What an excluded project's `.claude/settings.local.json` holds (it beats the user file):
+    every managed variable `""` (the plan's host and models), and `apiKeyHelper` `""`, which
+    overrides spillover's helper from the user file (an empty helper is no helper: the OAuth
+    login stays in effect)."""
+    env = dict.fromkeys(cs.MANAGED_ENV, "")
+    env.update({"ANTHROPIC_AUTH_TOKEN": "", "ANTHROPIC_API_KEY": "", cs.MARKER: "plan", EXCLUDE_MARKER: "1"})
+    return {"env": env, cs.HELPER_KEY: ""}
+
+
+def local_settings(directory):
+    return os.path.join(os.path.abspath(os.path.expanduser(directory)), ".claude", "settings.local.json")
+
+
+def _exclude_change(data, on):
+    new = dict(data)
+    env = dict(new.get("env") or {}) if isinstance(new.get("env"), dict) else {}
+    block = exclude_block()
+    if on:
+        env.update(block["env"])
+        new["env"] = env
+        new[cs.HELPER_KEY] = ""
+        return new
+    if env.get(EXCLUDE_MARKER) != "1":
+        return new
+    for name in block["env"]:
+        env.pop(name, None)
+    if env:
+        new["env"] = env
+    else:
+        new.pop("env", None)
+    if new.get(cs.HELPER_KEY) == "":
+        new.pop(cs.HELPER_KEY)
+    return new
+
+
+def excluded_list(cfg):
+    return excluded_dirs(cfg)
+
+
+def set_excluded(directory, on, *, config_path=None):
+    """Write (or remove) the project's override and record DIR in SPILLOVER_LIVE_EXCLUDE."""
+    from spillover import config
+
+    directory = os.path.abspath(os.path.expanduser(directory))
+    if not os.path.isdir(directory):
+        raise OSError(f"{directory} is not a directory")
+    path = local_settings(directory)
+    changed = _update_settings(path, lambda data: _exclude_change(data, on))
+    config_path = config_path or paths.config_file()
+    values = config.read_file(config_path) if os.path.exists(config_path) else {}
+    current = [d for d in (values.get("SPILLOVER_LIVE_EXCLUDE") or "").split(":") if d.strip()]
+    wanted = [d for d in current if os.path.abspath(os.path.expanduser(d)) != directory] + ([directory] if on else [])
+    if wanted != current:
+        _set_config_value(config_path, "SPILLOVER_LIVE_EXCLUDE", ":".join(wanted))
+    return path, changed
+
+
+def _set_config_value(path, name, value):
+    from spillover.config import dotenv_quote
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    lines = [line for line in lines if not line.lstrip().startswith(name + "=")]
+    if value:
+        lines.append(f"{name}={dotenv_quote(value)}")
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o600
+    fsutil.atomic_write(path, "\n".join(lines) + "\n", mode=mode)
+
+
+def cmd_exclude(args):
+    from spillover import config
+
+    cfg = config.load()
+    if args.list or not args.dir:
+        dirs = excluded_dirs(cfg)
+        for directory in dirs:
+            ok = _exclude_in_place(directory)
+            print(f"{directory}{'' if ok else '  (override missing: run `spillover exclude ' + directory + '` again)'}")
+        if not dirs:
+            print("no project is excluded (spillover exclude DIR keeps a project's sessions on the plan while spilled)")
+        return 0
+    path, changed = set_excluded(args.dir, not args.remove)
+    if args.remove:
+        print(f"{args.dir}: no longer excluded; {'removed spillover override from' if changed else 'nothing of spillover in'} {path}. "
+              "Sessions started there from now on follow the route.")
+    else:
+        print(f"{args.dir}: excluded; {path} keeps its sessions on the plan even while spilled. Sessions already "
+              "running there follow it only if .claude/ existed when they started: restart them.")
+    return 0
+
+
+def _exclude_in_place(directory):
+    data = _load_json(local_settings(directory))
+    return (data.get("env") or {}).get(EXCLUDE_MARKER) == "1"
+
+
+# --- doctor ------------------------------------------------------------------------------------
+
+MANAGED_DIR_ENV = "SPILLOVER_MANAGED_SETTINGS_DIR"  # tests point it at a fake /etc/claude-code
+
+
+def managed_files(environ=None):
+    environ = os.environ if environ is None else environ
+    base = environ.get(MANAGED_DIR_ENV) or "/etc/claude-code"
+    files = [os.path.join(base, "managed-settings.json")]
+    drop_in = os.path.join(base, "managed-settings.d")
+    try:
+        files += sorted(os.path.join(drop_in, n) for n in os.listdir(drop_in) if n.endswith(".json"))
+    except OSError:
+        pass
+    return files
+
+
+def project_files(cfg):
+    """(kind, path) of the project and local settings of every project Claude Code knows
+    (`projects` in .claude.json)."""
+    seen, out = set(), []
+    for config_dir in cfg.claude_dirs:
+        for claude_json in {paths.claude_json(config_dir), os.path.join(config_dir, ".claude.json")}:
+            projects = _load_json(claude_json).get("projects")
+            for project in projects if isinstance(projects, dict) else ():
+                if not isinstance(project, str) or project in seen:
+                    continue
+                seen.add(project)
+                out.append(("project", os.path.join(project, ".claude", "settings.json")))
+                out.append(("local", os.path.join(project, ".claude", "settings.local.json")))
+    return out
+
+
+def precedence_problems(cfg, environ=None):
+    """Lines naming each project, local or managed settings file that sets a key spillover manages
+    or its own apiKeyHelper (these beat the user file), and managed settings that disable hooks."""
+    out = []
+    files = project_files(cfg) + [("managed", p) for p in managed_files(environ)]
+    for kind, path in files:
+        data = _load_json(path)
+        if not data:
+            continue
+        env = data.get("env") if isinstance(data.get("env"), dict) else {}
+        if env.get(EXCLUDE_MARKER) == "1":
+            continue  # spillover's own exclude override
+        keys = sorted(k for k in env if k in cs.MANAGED_ENV or k in cs.CREDENTIAL_VARS)
+        helper = data.get(cs.HELPER_KEY)
+        if isinstance(helper, str) and helper.strip():
+            from spillover.credential import helper_target
+
+            if helper_target(helper) is None:
+                keys.append("apiKeyHelper (its own)")
+        if keys:
+            out.append((kind, path, f"{kind} settings {path} set {', '.join(keys)}: they beat spillover's user settings, "
+                                    "so sessions there do not follow the route (the prompt guard blocks what would mix "
+                                    "credentials)", f"remove them, or `spillover exclude {os.path.dirname(os.path.dirname(path))}`"
+                                    if kind != "managed" else "ask your administrator"))
+        if kind == "managed":
+            for key in ("disableAllHooks", "allowManagedHooksOnly"):
+                if data.get(key) is True:
+                    out.append((kind, path, f"managed settings {path} set {key}: the statusline feed and the StopFailure "
+                                            "hook do not run", "ask your administrator"))
+    return out
+
+
+def _runs(command_text):
+    """Whether the first word of a command spillover wrote still exists and is executable."""
+    import shlex
+
+    try:
+        words = shlex.split(command_text)
+    except ValueError:
+        return False
+    return bool(words) and os.path.isabs(words[0]) and os.path.isfile(words[0]) and os.access(words[0], os.X_OK)
+
+
+def doctor(report, cfg):
+    """The live checks (doctor.run calls this with its Report)."""
+    from spillover.doctor import FAIL, OK, WARN
+
+    state_dir = paths.state_dir()
+    if not enabled(cfg, state_dir):
+        report.line(OK if cfg.live == "off" else WARN, "live",
+                    "running Claude Code sessions do not follow the route (only sessions started after a flip do)",
+                    None if cfg.live == "off" else "spillover install live")
+    else:
+        report.line(OK, "live", f"running sessions follow the route through settings.json (credential: "
+                                f"{'apiKeyHelper' if cfg.live_credential == 'helper' else 'ANTHROPIC_AUTH_TOKEN in settings env'})")
+    statuses = _load_json(os.path.join(state_dir, STATUS_JSON))
+    for path in settings_paths(cfg):
+        data = _load_json(path)
+        rec = statuses.get(path) or {}
+        if rec.get("status") in ("foreign", "user-helper", "refused", "invalid"):
+            report.line(FAIL if rec["status"] in ("refused", "invalid") else WARN, "live", rec.get("reason", ""), None)
+        for what, text in _our_commands(data):
+            if _runs(text):
+                report.line(OK, "live", f"{what} in {path} runs ({text.split()[0]})")
+            else:
+                report.line(FAIL, "live", f"{what} in {path} is `{text}`, which no longer exists",
+                            "spillover install live (or remove it: see README, Running sessions)")
+    for _, _, text, fix in precedence_problems(cfg):
+        report.line(WARN, "live", text, fix)
+    for directory in excluded_dirs(cfg):
+        ok = _exclude_in_place(directory)
+        report.line(OK if ok else WARN, "live", f"excluded project {directory}" + ("" if ok else ": its override is missing"),
+                    None if ok else f"spillover exclude {directory}")
+
+
+def _our_commands(data):
+    """(what, command) of every command spillover wrote into a settings object."""
+    from spillover.credential import helper_target
+
+    out = []
+    helper = data.get(cs.HELPER_KEY)
+    if isinstance(helper, str) and helper_target(helper):
+        out.append(("apiKeyHelper", helper))
+    status = data.get("statusLine")
+    if isinstance(status, dict) and isinstance(status.get("command"), str) and status["command"].split()[-1:] == ["statusline"] \
+            and "spillover" in status["command"]:
+        out.append(("statusLine", status["command"]))
+    hooks = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    for event, verb in HOOK_VERBS.items():
+        for group in hooks.get(event) or []:
+            for entry in (group.get("hooks") or []) if isinstance(group, dict) else []:
+                if is_our_hook(entry, verb):
+                    out.append((f"{event} hook", entry["command"]))
+    return out

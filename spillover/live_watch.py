@@ -91,7 +91,7 @@ def watch(state_dir, state, found, now, environ):
     action = None
     if route in PLAN_ROUTES and phase == 1 and mine in PLAN_ROUTES and since is not None and now - since >= 1.0:
         action = "phase2"
-    elif mine != route and now - max(first, since or 0) > HEAL_AFTER:
+    elif mine != route and not environ.get("SPILLOVER_EXCLUDED") and now - max(first, since or 0) > HEAL_AFTER:
         action = "heal"
     elif route not in PLAN_ROUTES and _stale(state, now) and _reset_passed(state, now):
         action = "watchdog"

@@ -77,7 +77,19 @@ def collect(cfg, now=None, config_error=None):
         "thresholds": state.thresholds or {"threshold": cfg.threshold, "resume": cfg.resume},
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
+        "live": _live(cfg),
     }
+
+
+def _live(cfg):
+    """Running sessions (live.py): whether the settings publisher is on, each settings file's
+    last result, and the excluded projects."""
+    from spillover import live
+
+    state_dir = paths.state_dir()
+    files = live._load_json(os.path.join(state_dir, live.STATUS_JSON))
+    return {"on": live.enabled(cfg, state_dir), "credential": cfg.live_credential, "settings": files,
+            "excluded": live.excluded_dirs(cfg)}
 
 
 def show(cfg, as_json=False, out=None, config_error=None):
@@ -142,6 +154,14 @@ def show(cfg, as_json=False, out=None, config_error=None):
     if extra.get("enabled") is not None:
         on = "on: Claude Code continues on Anthropic usage credits at a wall" if extra["enabled"] else f"off ({extra.get('reason') or 'disabled'})"
         w(f"  usage credits {on}; SPILLOVER_EXTRA_USAGE={cfg.extra_usage}\n")
+    live = data["live"]
+    if live["on"] or live["excluded"]:
+        w(f"\nrunning sessions  {'follow the route (settings.json, credential: ' + live['credential'] + ')' if live['on'] else 'off'}\n")
+        for path, rec in sorted((live["settings"] or {}).items()):
+            ok = rec.get("status") in ("written", "unchanged")
+            w(f"  {'✔' if ok else '✖'} {path}: {rec.get('route')}" + ("" if ok else f" — {rec.get('reason')}") + "\n")
+        for directory in live["excluded"]:
+            w(f"  excluded (stays on the plan): {directory}\n")
     for problem in data["problems"]:
         w(f"\n⚠ {problem}\n")
     return 0
