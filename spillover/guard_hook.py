@@ -101,6 +101,28 @@ def problem(environ, files, config_path):
     return ""
 
 
+def watchdog(environ):
+    """True when this spilled session's decision is stale and its reset passed: the plan was
+    published (live_watch), and this prompt must not go to the target."""
+    from spillover import live_watch
+
+    state_dir = paths.state_dir()
+    if not os.path.exists(os.path.join(state_dir, live_watch.LIVE_JSON)):
+        return False
+    if live_watch.session_route(environ) in live_watch.PLAN_ROUTES:
+        return False
+    state = _load(os.path.join(state_dir, paths.STATE_JSON))
+    import time
+
+    now = time.time()
+    if not (live_watch._stale(state, now) and live_watch._reset_passed(state, now)):
+        return False
+    from spillover import live
+
+    live.statusline_action("watchdog", state_dir, now)
+    return True
+
+
 def main(argv, environ=None, stdin=None):
     environ = os.environ if environ is None else environ
     stdin = sys.stdin if stdin is None else stdin
@@ -111,6 +133,11 @@ def main(argv, environ=None, stdin=None):
     if not isinstance(payload, dict):
         payload = {}
     project = environ.get("CLAUDE_PROJECT_DIR") or payload.get("cwd") or os.getcwd()
+    if watchdog(environ):
+        sys.stdout.write(json.dumps({"decision": "block", "reason": (
+            "spillover brought this session back to the plan: the scheduled tick is not running and the "
+            "spill's reset has passed. Send the prompt again in a few seconds (and see `spillover doctor`).")}) + "\n")
+        return 0
     reason = problem(environ, settings_files(project, environ), paths.config_file())
     if reason:
         sys.stdout.write(json.dumps({"decision": "block", "reason": "spillover blocked this prompt: " + reason}) + "\n")

@@ -32,6 +32,7 @@ DIRENV_MARKER = "direnv library, installed by `spillover install direnv`"
 RC_MARKER = "# spillover prompt hook (added by `spillover install shell`; `spillover uninstall shell` removes it)"
 
 PREVIOUS_STATUSLINE = "statusline-previous.json"
+STATUSLINE_REFRESH = 10  # seconds
 
 
 # --- entry points (cli.cmd_install / cmd_uninstall) -------------------------------------------
@@ -489,7 +490,9 @@ def _dump(data):
 def install_statusline(dry_run, shell=None):
     path = settings_path()
     settings = _load_settings(path)
-    ours = {"type": "command", "command": _sh_command("statusline")}
+    # refreshInterval: renders also while a session is idle, so that its self-heal and the
+    # watchdog (live_watch.py) run without waiting for the next message.
+    ours = {"type": "command", "command": _sh_command("statusline"), "refreshInterval": STATUSLINE_REFRESH}
     current = settings.get("statusLine")
     if current == ours:
         _say("statusline", f"{_tilde(path)} already runs `spillover statusline`, unchanged")

@@ -127,7 +127,7 @@ def test_statusline_saves_the_previous_one_keeps_other_keys_and_restores_it(sand
     proc = sandbox.run("install", "statusline", check=True)
     assert "saved your statusLine" in proc.stdout
     got = settings(sandbox)
-    assert got["statusLine"] == {"type": "command", "command": f"'{SPILLOVER}' statusline"}
+    assert got["statusLine"] == {"type": "command", "command": f"'{SPILLOVER}' statusline", "refreshInterval": install.STATUSLINE_REFRESH}
     assert {k: v for k, v in got.items() if k != "statusLine"} == {k: v for k, v in original.items() if k != "statusLine"}
     assert list(got) == list(original)  # key order kept
     assert json.loads(saved.read_text()) == previous

@@ -261,9 +261,11 @@ def test_running_session_follows_the_tick(live):
     time.sleep(max(0.0, stale_at - time.time()) + 0.5)
     pane.type("x", enter=False)  # any render will do: a keystroke redraws the prompt box
     pane.keys("BSpace")
-    wait_for(lambda: settings_route(box) in ("plan", None), 10, what="the statusline's watchdog to publish the plan", screen=pane.screen)
+    wait_for(lambda: settings_route(box) in ("plan", None), 16, what="the statusline's watchdog to publish the plan", screen=pane.screen)
     assert box.state()["route"] == "openrouter"  # no tick ran: the statusline did it
     assert "SPILLOVER_ROUTE=plan" in box.route_env() or "# route: plan" in box.route_env()
+    watched = time.time()
+    assert applied(box, watched - 1, "plan", timeout=12) is not None, "the session did not apply the plan"
     prompt_to_plan(box, pane, "say pong four")
 
     # 7. Across all of it: no Anthropic credential at the target, no OpenRouter key on the plan path.
