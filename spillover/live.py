@@ -7,7 +7,6 @@ module only when it has something to do.
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -185,9 +184,10 @@ def tick_env(state_dir, environ=None):
 
 
 def spawn(args, state_dir, *, delay=0.0, environ=None):
-    """Start `spillover ARGS` detached (its own session, no stdin/stdout, reparented at once): it
-    never blocks or slows the caller (a Claude Code hook, the statusline)."""
-    argv = command(state_dir) + list(args)
+    """Run `spillover ARGS` detached: a double fork (its own session, stdin/stdout on /dev/null,
+    stderr to the tick log, reparented at once), so it never blocks or slows the caller (a Claude
+    Code hook, the statusline). It runs in the forked copy of this process (no new interpreter to
+    start: a wall reaches the tick sooner) with the scheduled tick's environment, not the caller's."""
     env = tick_env(state_dir, environ)
     if delay:
         env["SPILLOVER_DELAY"] = f"{delay:.2f}"
@@ -201,13 +201,33 @@ def spawn(args, state_dir, *, delay=0.0, environ=None):
         except OSError:
             pass
         return True
-    # The first child: start the grandchild in a new session and exit, so nobody waits on it.
+    code = 1
     try:
-        subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True, cwd="/")
-    except OSError:
-        pass
-    os._exit(0)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            log = os.open(os.path.join(state_dir, paths.LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            log = null
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 1024)
+        os.chdir("/")
+        os.environ.clear()
+        os.environ.update(env)
+        sys.stdin = open(0, encoding="utf-8", closefd=False)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+        from spillover import cli
+
+        code = cli.main(list(args)) or 0
+    except BaseException:  # noqa: BLE001 - a detached child never returns into the caller's code
+        code = 1
+    finally:
+        os._exit(int(code) if isinstance(code, int) else 1)
 
 
 def spawn_tick(state_dir, *, poll=False, environ=None):

@@ -166,12 +166,21 @@ def prompt_to_plan(box, pane, text):
     assert len(box.or_messages.messages()) == sent, "a plan prompt reached the OpenRouter fake"
 
 
-def prompt_to_target(box, pane, text, model=OPUS):
+def prompt_to_target(box, pane, text, model=OPUS, resend=False):
+    """Type `text`; return when it reached the OpenRouter fake. resend: when the prompt guard
+    blocked it because the session was still switching, type it again (as its message says)."""
     before = len(box.or_messages.messages())
     pane.type(text)
-    wait_for(lambda: [p for p in box.or_messages.messages()[before:] if p["body"]["model"] == model], TURN_TIMEOUT,
-             what=f"{text!r} at the OpenRouter fake", screen=pane.screen)
-    return time.time()
+    deadline = time.time() + TURN_TIMEOUT
+    while time.time() < deadline:
+        if [p for p in box.or_messages.messages()[before:] if p["body"]["model"] == model]:
+            return time.time()
+        if resend and "switching this session" in pane.screen():
+            pane.keys("Escape")
+            pane.type(text)
+            resend = False
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} did not reach the OpenRouter fake:\n{pane.screen()}")
 
 
 def all_headers(fake):
@@ -299,11 +308,12 @@ def test_a_wall_flips_running_sessions_through_the_stopfailure_hook(live):
         walls = (box.state_dir / "walls.jsonl").read_text().splitlines()
         assert json.loads(walls[-1])["bucket"] == "five_hour", walls
         assert plan_host.requests[-1]["headers"].get("authorization") == f"Bearer {OAUTH_TOKEN}"
-        seen = applied(box, wall, "openrouter", cwd=box.project)
         if "Esc to cancel" in pane.screen():
             pane.keys("Escape")  # 2.1.332 waits for the reset to continue by itself
-            time.sleep(0.3)
-        reached = prompt_to_target(box, pane, "say pong after the wall") - wall
+        wait_for(lambda: settings_route(box) == "openrouter", 5, what="the flip in settings.json")
+        time.sleep(1.0)  # the client applies a change about a second after it is written
+        reached = prompt_to_target(box, pane, "say pong after the wall", resend=True) - wall
+        seen = applied(box, wall, "openrouter", cwd=box.project, timeout=1)
         REACTION.setdefault("wall_to_target", []).append(reached)
         print(f"\n[{box.version}] wall: pushed tick flipped {flipped:.1f}s after it; statusline saw it "
               f"{seen and f'{seen:.2f}s'}; the next prompt reached the target {reached:.1f}s after the wall")
