@@ -93,6 +93,10 @@ def problem(environ, files, config_path):
     # spillover's route is in the environment but its helper is not in effect.
     spill_urls = {credential.base_url(t, values): t for t in credential.SECRET_KEY if credential.base_url(t, values)}
     spill_urls.pop(credential.ANTHROPIC_URL, None)
+    if got in spill_urls and route == spill_urls[got] and tokens and env_from.get("SPILLOVER_ROUTE") \
+            and all(env_from.get(n) == env_from["SPILLOVER_ROUTE"] for n in tokens + ["ANTHROPIC_BASE_URL"]) \
+            and all(environ[n].strip() == (values.get(credential.SECRET_KEY[route]) or "").strip() for n in tokens):
+        return ""  # SPILLOVER_LIVE_CREDENTIAL=env: the target's own token, from spillover's block
     if got in spill_urls:
         whose = f"the apiKeyHelper of {helper_from}" if helper else (", ".join(tokens) or "the Claude plan's login")
         return (f"this session's ANTHROPIC_BASE_URL is {got}{set_by}, spillover's {spill_urls[got]} target, but its "

@@ -399,10 +399,13 @@ def test_the_echo_of_the_clients_own_write_is_healed_by_the_statusline(live):
     pane.type("/model sonnet")  # the client writes settings.json itself
     wait_for(lambda: "sonnet" in json.loads(box.settings.read_text()).get("model", ""), 10, what="the client's own write", screen=pane.screen)
     own = os.stat(box.settings).st_mtime
-    time.sleep(max(0.0, own + 2.5 - time.time()))
+    time.sleep(max(0.0, own + 1.2 - time.time()))  # the tick itself takes about a second
     flipped = tick(box, 96.0, "openrouter")
     assert 2.0 <= flipped - own <= 5.0, flipped - own
-    reached = prompt_to_target(box, pane, "say pong echo", model=MODELS["SPILLOVER_SONNET_MODEL"]) - flipped
-    print(f"\n[{box.version}] echo case: the flip written {flipped - own:.1f}s after the client's write; "
-          f"prompt at the target {reached:.1f}s after the tick")
+    seen = applied(box, flipped, "openrouter", timeout=25)
+    assert seen is not None, "the session never applied the flip"
+    healed = (box.state_dir / "heal.stamp").exists()
+    reached = prompt_to_target(box, pane, "say pong echo", model=MODELS["SPILLOVER_SONNET_MODEL"], resend=True) - flipped
+    print(f"\n[{box.version}] echo case: the flip written {flipped - own:.1f}s after the client's write; session applied it "
+          f"{seen:.1f}s after the tick ({'healed by the statusline' if healed else 'no heal needed'}); prompt at the target {reached:.1f}s after it")
     assert_target_requests(box)
