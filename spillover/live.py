@@ -754,7 +754,11 @@ def doctor(report, cfg):
         rec = statuses.get(path) or {}
         if rec.get("status") in ("foreign", "user-helper", "refused", "invalid"):
             report.line(FAIL if rec["status"] in ("refused", "invalid") else WARN, "live", rec.get("reason", ""), None)
+        seen = set()
         for what, text in _our_commands(data):
+            if text in seen:
+                continue  # one StopFailure command under three matchers
+            seen.add(text)
             if _runs(text):
                 report.line(OK, "live", f"{what} in {path} runs ({text.split()[0]})")
             else:

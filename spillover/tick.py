@@ -89,6 +89,9 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
         health_jobs = [pool.submit(t.health, cfg, target_ctx[t.name]) for t in chain]
     network = [s for r, job in source_jobs for s in keep(r, job.result())]
     health = tuple(job.result() for job in health_jobs)
+    failing = info.get("unhealthy_targets") or {}  # a session's StopFailure on a target (sources/stopfailure.py)
+    health = tuple(replace(h, healthy=False, reason=f"a session failed there ({failing[h.name]['error']}) at "
+                                                      f"{clock(failing[h.name]['at'])}") if h.name in failing else h for h in health)
     snapshots = {t.record_key: target_ctx[t.name].record for t in chain if t.record_key}
 
     for source, observed in {(s.source, s.observed_at) for s in network}:
