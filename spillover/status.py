@@ -77,7 +77,6 @@ def collect(cfg, now=None, config_error=None):
         "thresholds": state.thresholds or {"threshold": cfg.threshold, "resume": cfg.resume},
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
-        "live": _live(cfg),
     }
 
 
@@ -90,6 +89,14 @@ def _live(cfg):
     files = live._load_json(os.path.join(state_dir, live.STATUS_JSON))
     return {"on": live.enabled(cfg, state_dir), "credential": cfg.live_credential, "settings": files,
             "excluded": live.excluded_dirs(cfg)}
+
+
+def with_live(data, cfg):
+    """`data` plus a "live" entry when running sessions follow the route or a project is excluded."""
+    found = _live(cfg)
+    if found["on"] or found["excluded"]:
+        data["live"] = found
+    return data
 
 
 def bar_rows(data):
@@ -166,7 +173,7 @@ def show(cfg, as_json=False, out=None, config_error=None):
 
     out = out or sys.stdout
     now = time.time()
-    data = collect(cfg, now, config_error)
+    data = with_live(collect(cfg, now, config_error), cfg)
     if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
         return 0
@@ -228,8 +235,8 @@ def show(cfg, as_json=False, out=None, config_error=None):
     if extra.get("enabled") is not None:
         on = "on: Claude Code continues on Anthropic usage credits at a wall" if extra["enabled"] else f"off ({extra.get('reason') or 'disabled'})"
         w(f"  usage credits {on}; SPILLOVER_EXTRA_USAGE={cfg.extra_usage}\n")
-    live = data["live"]
-    if live["on"] or live["excluded"]:
+    live = data.get("live") or {}
+    if live:
         w(f"\nrunning sessions  {'follow the route (settings.json, credential: ' + live['credential'] + ')' if live['on'] else 'off'}\n")
         for path, rec in sorted((live["settings"] or {}).items()):
             ok = rec.get("status") in ("written", "unchanged")
