@@ -13,7 +13,12 @@ What is measured (medians of several runs; every run in a sandboxed HOME/XDG):
 - a tick whose three endpoints (usage, /key, /credits) each answer after 0.5 s against a tick
   where only the usage endpoint is slow: ~1 means the sources are read concurrently;
 - a second transcript scan of a large file (200 MB, generated once into .bench/) against the
-  first: the incremental read only stats the file.
+  first: the incremental read only stats the file;
+- reaction times (absolute seconds, aim < 5 s), with `spillover install live`: from a wall (the
+  StopFailure hook run with a real payload) to the flip written into settings.json, and from a
+  statusline reading that crosses the threshold to the flip. A running Claude Code session
+  applies a settings change about 1-1.5 s later (tests/e2e/test_live.py prints the whole path:
+  wall → the session's first request on the target).
 Aims are printed next to the figures; a miss is reported, never fatal.
 """
 
@@ -252,6 +257,59 @@ def bench_tick(b):
     return [("tick, 3 slow endpoints (0.5 s each)", "1 slow endpoint", three / one, 1.2)]
 
 
+def _settings_route(box):
+    try:
+        return (json.loads((box.claude_dir / "settings.json").read_text()).get("env") or {}).get("SPILLOVER_ROUTE")
+    except (OSError, ValueError):
+        return None
+
+
+def _until_flipped(box, t0, timeout=20.0):
+    while time.time() - t0 < timeout:
+        if _settings_route(box) == "openrouter":
+            return time.time() - t0
+        time.sleep(0.02)
+    return None
+
+
+def bench_reaction(b, runs=3):
+    """Reaction times: wall (StopFailure) → flip, and threshold-crossing statusline reading → flip."""
+    box = b.box
+    box.run("install", "live", check=True)
+    payload = (REPO / "tests/fixtures/stopfailure/2.1.332/five_hour.json").read_bytes()
+    walls, crossings = [], []
+    for _ in range(runs):
+        for measure in ("wall", "crossing"):
+            b.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0, resets_in=5 * 3600))
+            for name in ("walls.jsonl", "push.stamp", "tick.pending"):
+                try:
+                    (box.state_dir / name).unlink()
+                except FileNotFoundError:
+                    pass
+            box.run("tick", "--poll", check=True)
+            assert _settings_route(box) in ("plan", None), _settings_route(box)
+            if measure == "wall":
+                t0 = time.time()
+                subprocess.run([str(CONSOLE), "hook", "stop-failure"], input=payload, env=b.env, capture_output=True, timeout=30)
+                walls.append(_until_flipped(box, t0))
+            else:
+                b.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
+                reading = statusline_payload(b.root).replace(b'"used_percentage": 87', b'"used_percentage": 96')
+                t0 = time.time()
+                subprocess.run([str(CONSOLE), "statusline"], input=reading, env=b.env, capture_output=True, timeout=30)
+                crossings.append(_until_flipped(box, t0))
+    box.run("uninstall", "live", check=True)
+    rows = []
+    for name, got in (("reaction: wall (StopFailure) → flip in settings.json", walls),
+                      ("reaction: statusline reading ≥ threshold → flip", crossings)):
+        ok = [g for g in got if g is not None]
+        seconds = statistics.median(ok) if len(ok) == len(got) else None
+        b.notes.append(f"{name}: " + (f"{seconds:.2f} s (median of {len(got)}; aim < 5 s)" if seconds is not None
+                                      else f"no flip in {sum(g is None for g in got)} of {len(got)} runs"))
+        rows.append((name, "aim 5 s", None if seconds is None else seconds / 5.0, 1.0))
+    return rows
+
+
 def big_transcript(mb):
     """A Claude Code transcript of about `mb` MB (cached): ordinary turns and a few walls."""
     path = CACHE / f"transcript-{mb}mb.jsonl"
@@ -337,7 +395,7 @@ def main(argv=None):
     rows = []
     bench = Bench(root, runs)
     try:
-        for part in (bench_cli, bench_direnv, bench_hook, bench_prompt_cycle, bench_tick, bench_transcripts):
+        for part in (bench_cli, bench_direnv, bench_hook, bench_prompt_cycle, bench_tick, bench_transcripts, bench_reaction):
             rows += part(bench)
     finally:
         bench.close()

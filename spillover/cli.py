@@ -29,9 +29,23 @@ def main(argv=None):
     if argv[:2] == ["hook", "prompt"]:
         from spillover import guard_hook
 
+        _pin_paths(argv[2:])
+
         try:
             return guard_hook.main(argv[2:])
         except Exception:  # noqa: BLE001 — a broken guard must not stop every prompt
+            return ExitCode.OK
+    if argv[:2] in (["hook", "stop-failure"], ["hook", "settle"]):
+        from spillover import live
+
+        try:
+            _pin_paths(argv[2:])
+            if argv[1] == "settle":
+                from spillover import paths
+
+                return live.settle(paths.state_dir())
+            return live.hook_stop_failure(argv[2:])
+        except Exception:  # noqa: BLE001 — never block or slow the client
             return ExitCode.OK
     if argv[:1] == ["statusline"]:
         from spillover.sources import statusline
@@ -42,6 +56,18 @@ def main(argv=None):
             print("spillover")
             return ExitCode.OK
     return _main(argv)
+
+
+def _pin_paths(args):
+    """`--config PATH --state-dir PATH` of a command Claude Code runs with the session's
+    environment (hooks): spillover's own files are pinned in the command, not taken from it."""
+    import os
+
+    args = list(args)
+    while args:
+        name = args.pop(0)
+        if name in ("--config", "--state-dir") and args:
+            os.environ["SPILLOVER_CONFIG" if name == "--config" else "SPILLOVER_STATE_DIR"] = args.pop(0)
 
 
 def _unexpected(exc, verbose):
@@ -129,13 +155,19 @@ def build_parser(argparse):
     p.add_argument("--json", action="store_true")
 
     p = command("hook", cmd_hook, "print the prompt hook for a shell (eval it in your rc file)")
-    p.add_argument("shell", choices=("bash", "zsh", "fish", "prompt"), help="prompt: Claude Code's UserPromptSubmit guard (reads the hook JSON)")
+    p.add_argument("shell", choices=("bash", "zsh", "fish", "prompt", "stop-failure"),
+                   help="prompt: Claude Code's UserPromptSubmit guard; stop-failure: its StopFailure hook (both read the hook JSON)")
 
     for name, verb in (("install", "install"), ("uninstall", "remove")):
         p = command(name, cmd_install if name == "install" else cmd_uninstall, f"{verb} the schedule (systemd timer, launchd agent or cron line), direnv lib, shell hook or Claude Code statusline")
-        p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "all"))
+        p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "live", "all"))
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
+
+    p = command("exclude", cmd_exclude, "keep a project's Claude Code sessions on the plan even while spilled")
+    p.add_argument("dir", nargs="?", help="the project directory")
+    p.add_argument("--remove", action="store_true", help="follow the route again")
+    p.add_argument("--list", action="store_true", help="the excluded projects")
 
     command("doctor", cmd_doctor, "check every piece and say exactly how to fix what is broken")
 
@@ -218,7 +250,7 @@ def cmd_tick(args):
     except tick.Busy:
         import logging
 
-        logging.getLogger("spillover").debug("another tick holds the lock; it does the work")
+        logging.getLogger("spillover").debug("another tick holds the lock; it does the work (and runs once more: the pending mark)")
         return ExitCode.OK
     if args.dry_run:
         print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
@@ -299,6 +331,12 @@ def cmd_uninstall(args):
     from spillover import install
 
     return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell)
+
+
+def cmd_exclude(args):
+    from spillover import live
+
+    return live.cmd_exclude(args)
 
 
 def cmd_doctor(args):

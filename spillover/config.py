@@ -268,6 +268,9 @@ KEYS = (
     Key("SPILLOVER_GATEWAY_SONNET_MODEL", "gateway_sonnet_model", "", _slug, "gateway model for the sonnet alias"),
     Key("SPILLOVER_GATEWAY_HAIKU_MODEL", "gateway_haiku_model", "", _slug, "gateway model for the haiku alias"),
     Key("SPILLOVER_GATEWAY_SUBAGENT_MODEL", "gateway_subagent_model", "", _slug, "gateway model for subagents"),
+    Key("SPILLOVER_LIVE", "live", "", _choice("", "on", "off"), "publish the route into Claude Code's settings.json so running sessions follow it (default: on once `spillover install live` ran)"),
+    Key("SPILLOVER_LIVE_CREDENTIAL", "live_credential", "helper", _choice("helper", "env"), "how a running session gets the target's key: apiKeyHelper (helper) or ANTHROPIC_AUTH_TOKEN in a private settings.json (env)"),
+    Key("SPILLOVER_LIVE_EXCLUDE", "live_exclude", "", _command, "project dirs kept on the plan while spilled, separated by ':' (`spillover exclude DIR`)"),
     Key("SPILLOVER_NOTIFY", "notify", "on", _choice("on", "off"), "desktop notifications on flips, blocks, low budget and weekly walls"),
     Key("SPILLOVER_NOTIFY_COMMAND", "notify_command", "", _command, "a command that receives each event as JSON on stdin"),
 )
@@ -332,6 +335,9 @@ class Config:
     gateway_sonnet_model: str
     gateway_haiku_model: str
     gateway_subagent_model: str
+    live: str
+    live_credential: str
+    live_exclude: str
     notify: str
     notify_command: str
 

@@ -49,6 +49,10 @@ def run(now=None, out=None):
     check_rejected_key(report, cfg)
     check_extra_usage(report, cfg)
     check_stored_api_key(report, cfg)
+    from spillover import live
+
+    if cfg is not None:
+        live.doctor(report, cfg)
     return 1 if report.failed else 0
 
 

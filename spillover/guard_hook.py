@@ -50,8 +50,9 @@ def effective(files):
     helper, helper_from, env_from, merged = None, None, {}, {}
     for _, path in files:
         data = _load(path)
-        if isinstance(data.get("apiKeyHelper"), str) and data["apiKeyHelper"].strip():
-            helper, helper_from = data["apiKeyHelper"], path
+        if isinstance(data.get("apiKeyHelper"), str):
+            # A later file's "" overrides an earlier helper: no helper (`spillover exclude`).
+            helper, helper_from = (data["apiKeyHelper"], path) if data["apiKeyHelper"].strip() else (None, None)
         env = data.get("env")
         if isinstance(env, dict):
             for name in env:
@@ -92,12 +93,38 @@ def problem(environ, files, config_path):
     # spillover's route is in the environment but its helper is not in effect.
     spill_urls = {credential.base_url(t, values): t for t in credential.SECRET_KEY if credential.base_url(t, values)}
     spill_urls.pop(credential.ANTHROPIC_URL, None)
+    if got in spill_urls and route == spill_urls[got] and tokens and env_from.get("SPILLOVER_ROUTE") \
+            and all(env_from.get(n) == env_from["SPILLOVER_ROUTE"] for n in tokens + ["ANTHROPIC_BASE_URL"]) \
+            and all(environ[n].strip() == (values.get(credential.SECRET_KEY[route]) or "").strip() for n in tokens):
+        return ""  # SPILLOVER_LIVE_CREDENTIAL=env: the target's own token, from spillover's block
     if got in spill_urls:
         whose = f"the apiKeyHelper of {helper_from}" if helper else (", ".join(tokens) or "the Claude plan's login")
         return (f"this session's ANTHROPIC_BASE_URL is {got}{set_by}, spillover's {spill_urls[got]} target, but its "
                 f"credential is {whose}, which does not belong there. Fix: remove the apiKeyHelper or the "
                 "ANTHROPIC_* keys from that project's settings, or run `spillover exclude` for this project.")
     return ""
+
+
+def watchdog(environ):
+    """True when this spilled session's decision is stale and its reset passed: the plan was
+    published (live_watch), and this prompt must not go to the target."""
+    from spillover import live_watch
+
+    state_dir = paths.state_dir()
+    if not os.path.exists(os.path.join(state_dir, live_watch.LIVE_JSON)):
+        return False
+    if live_watch.session_route(environ) in live_watch.PLAN_ROUTES:
+        return False
+    state = _load(os.path.join(state_dir, paths.STATE_JSON))
+    import time
+
+    now = time.time()
+    if not (live_watch._stale(state, now) and live_watch._reset_passed(state, now)):
+        return False
+    from spillover import live
+
+    live.statusline_action("watchdog", state_dir, now)
+    return True
 
 
 def main(argv, environ=None, stdin=None):
@@ -110,6 +137,11 @@ def main(argv, environ=None, stdin=None):
     if not isinstance(payload, dict):
         payload = {}
     project = environ.get("CLAUDE_PROJECT_DIR") or payload.get("cwd") or os.getcwd()
+    if watchdog(environ):
+        sys.stdout.write(json.dumps({"decision": "block", "reason": (
+            "spillover brought this session back to the plan: the scheduled tick is not running and the "
+            "spill's reset has passed. Send the prompt again in a few seconds (and see `spillover doctor`).")}) + "\n")
+        return 0
     reason = problem(environ, settings_files(project, environ), paths.config_file())
     if reason:
         sys.stdout.write(json.dumps({"decision": "block", "reason": "spillover blocked this prompt: " + reason}) + "\n")

@@ -15,7 +15,7 @@ from spillover.errors import SpilloverError, UsageError
 from spillover.fsutil import atomic_write
 from spillover.publishers.env_files import fish_quote, sh_quote
 
-PIECES = ("schedule", "direnv", "shell", "statusline")  # what `all` does (cron is one schedule)
+PIECES = ("schedule", "direnv", "shell", "statusline", "live")  # what `all` does (cron is one schedule)
 SHELLS = ("bash", "zsh", "fish")
 
 CRON_MARKER = "# managed by spillover install cron"
@@ -32,6 +32,7 @@ DIRENV_MARKER = "direnv library, installed by `spillover install direnv`"
 RC_MARKER = "# spillover prompt hook (added by `spillover install shell`; `spillover uninstall shell` removes it)"
 
 PREVIOUS_STATUSLINE = "statusline-previous.json"
+STATUSLINE_REFRESH = 10  # seconds
 
 
 # --- entry points (cli.cmd_install / cmd_uninstall) -------------------------------------------
@@ -41,19 +42,25 @@ def install(what="all", dry_run=False, shell=None):
     """Install one piece (schedule, cron, direnv, shell, statusline) or all; `shell` picks the rc file."""
     from spillover import schedule
 
+    from spillover import live
+
     return _each(what, dry_run, shell, {"schedule": schedule.install_schedule, "cron": install_cron, "direnv": install_direnv,
-                                        "shell": install_shell, "statusline": install_statusline})
+                                        "shell": install_shell, "statusline": install_statusline, "live": live.install_live})
 
 
 def uninstall(what="all", dry_run=False, shell=None):
     from spillover import schedule
 
+    from spillover import live
+
+    # live first: running sessions are brought back to the plan while the statusline still runs.
     return _each(what, dry_run, shell, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron,
-                                        "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline})
+                                        "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline,
+                                        "live": live.uninstall_live}, order=("live",))
 
 
-def _each(what, dry_run, shell, actions):
-    what = PIECES if what == "all" else (what,)
+def _each(what, dry_run, shell, actions, order=()):
+    what = tuple(order) + tuple(p for p in PIECES if p not in order) if what == "all" else (what,)
     if len(what) == 1:
         actions[what[0]](dry_run, shell)  # errors go to cli.main: one line, the right exit code
         return 0
@@ -483,7 +490,9 @@ def _dump(data):
 def install_statusline(dry_run, shell=None):
     path = settings_path()
     settings = _load_settings(path)
-    ours = {"type": "command", "command": _sh_command("statusline")}
+    # refreshInterval: renders also while a session is idle, so that its self-heal and the
+    # watchdog (live_watch.py) run without waiting for the next message.
+    ours = {"type": "command", "command": _sh_command("statusline"), "refreshInterval": STATUSLINE_REFRESH}
     current = settings.get("statusLine")
     if current == ours:
         _say("statusline", f"{_tilde(path)} already runs `spillover statusline`, unchanged")

@@ -104,6 +104,25 @@ def _severity(records, source, bucket):
     return value if isinstance(value, str) else None
 
 
+def _live(cfg):
+    """Running sessions (live.py): whether the settings publisher is on, each settings file's
+    last result, and the excluded projects."""
+    from spillover import live
+
+    state_dir = paths.state_dir()
+    files = live._load_json(os.path.join(state_dir, live.STATUS_JSON))
+    return {"on": live.enabled(cfg, state_dir), "credential": cfg.live_credential, "settings": files,
+            "excluded": live.excluded_dirs(cfg)}
+
+
+def with_live(data, cfg):
+    """`data` plus a "live" entry when running sessions follow the route or a project is excluded."""
+    found = _live(cfg)
+    if found["on"] or found["excluded"]:
+        data["live"] = found
+    return data
+
+
 def bar_rows(data):
     """Per bucket with a reading: (name, percent, forecast percent at the reset or None, resets in)."""
     rows = []
@@ -178,7 +197,7 @@ def show(cfg, as_json=False, out=None, config_error=None):
 
     out = out or sys.stdout
     now = time.time()
-    data = collect(cfg, now, config_error)
+    data = with_live(collect(cfg, now, config_error), cfg)
     if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
         return 0
@@ -258,6 +277,14 @@ def show(cfg, as_json=False, out=None, config_error=None):
     if extra.get("enabled") is not None:
         on = "on: Claude Code continues on Anthropic usage credits at a wall" if extra["enabled"] else f"off ({extra.get('reason') or 'disabled'})"
         w(f"  usage credits {on}; SPILLOVER_EXTRA_USAGE={cfg.extra_usage}\n")
+    live = data.get("live") or {}
+    if live:
+        w(f"\nrunning sessions  {'follow the route (settings.json, credential: ' + live['credential'] + ')' if live['on'] else 'off'}\n")
+        for path, rec in sorted((live["settings"] or {}).items()):
+            ok = rec.get("status") in ("written", "unchanged")
+            w(f"  {'✔' if ok else '✖'} {path}: {rec.get('route')}" + ("" if ok else f" — {rec.get('reason')}") + "\n")
+        for directory in live["excluded"]:
+            w(f"  excluded (stays on the plan): {directory}\n")
     for problem in data["problems"]:
         w(f"\n⚠ {problem}\n")
     return 0

@@ -31,8 +31,24 @@ def run(cfg, *, now=None, dry_run=False, force_poll=False):
     """One tick. Returns (decision, state.json dict, changed). Raises Busy when another tick runs."""
     now = time.time() if now is None else now
     state_dir = fsutil.ensure_state_dir()
-    with Lock(state_dir):
-        return _run_locked(cfg, state_dir, now, dry_run, force_poll)
+    from spillover import live
+
+    try:
+        with Lock(state_dir):
+            result = _run_locked(cfg, state_dir, now, dry_run, force_poll)
+    except Busy:
+        if not dry_run:
+            live.mark_pending(state_dir)  # a pushed tick is never lost: the running one runs again
+        raise
+    for _ in range(2):  # a tick pushed (StopFailure, statusline) while this one ran
+        if dry_run or not live.take_pending(state_dir):
+            break
+        try:
+            with Lock(state_dir):
+                result = _run_locked(cfg, state_dir, time.time(), dry_run, force_poll)
+        except Busy:
+            break
+    return result
 
 
 def _run_locked(cfg, state_dir, now, dry_run, force_poll):
@@ -77,6 +93,9 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
         health_jobs = [pool.submit(t.health, cfg, target_ctx[t.name]) for t in chain]
     network = [s for r, job in source_jobs for s in keep(r, job.result())]
     health = tuple(job.result() for job in health_jobs)
+    failing = info.get("unhealthy_targets") or {}  # a session's StopFailure on a target (sources/stopfailure.py)
+    health = tuple(replace(h, healthy=False, reason=f"a session failed there ({failing[h.name]['error']}) at "
+                                                      f"{clock(failing[h.name]['at'])}") if h.name in failing else h for h in health)
     snapshots = {t.record_key: target_ctx[t.name].record for t in chain if t.record_key}
 
     for source, observed, who in {(s.source, s.observed_at, s.account) for s in network}:

@@ -127,7 +127,7 @@ def test_statusline_saves_the_previous_one_keeps_other_keys_and_restores_it(sand
     proc = sandbox.run("install", "statusline", check=True)
     assert "saved your statusLine" in proc.stdout
     got = settings(sandbox)
-    assert got["statusLine"] == {"type": "command", "command": f"'{SPILLOVER}' statusline"}
+    assert got["statusLine"] == {"type": "command", "command": f"'{SPILLOVER}' statusline", "refreshInterval": install.STATUSLINE_REFRESH}
     assert {k: v for k, v in got.items() if k != "statusLine"} == {k: v for k, v in original.items() if k != "statusLine"}
     assert list(got) == list(original)  # key order kept
     assert json.loads(saved.read_text()) == previous
@@ -181,7 +181,7 @@ def test_dry_run_all_writes_nothing(sandbox, real_crontab, tmp_path_factory):
     proc = sandbox.run("install", "all", "--dry-run", env=dict(FakeBin(tmp_path_factory.mktemp("bin"), cron=True).env(sandbox), SHELL="/bin/bash"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["schedule", "cron", "direnv", "shell", "statusline"]
+    assert [line.split(":")[0] for line in lines] == ["schedule", "cron", "direnv", "shell", "statusline", "live"]
     assert all(" would " in line for line in lines), lines
     assert snapshot(sandbox.root) == before
     assert crontab_l() is None
@@ -195,7 +195,7 @@ def test_install_all_then_uninstall_all_restores_everything(sandbox, real_cronta
     before = snapshot(sandbox.root)
     proc = sandbox.run("install", "all", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == 6  # the scheduler chosen, then one per action (statusline: save + set)
+    assert len(proc.stdout.splitlines()) == 7  # the scheduler chosen, then one per action (statusline: save + set)
     assert len([l for l in crontab_l().splitlines() if install.CRON_MARKER in l]) == 1
     again = sandbox.run("install", "all", env=env)
     assert all("unchanged" in line for line in again.stdout.splitlines()[1:]), again.stdout
@@ -212,4 +212,4 @@ def test_install_all_reports_each_failure_and_goes_on(sandbox, tmp_path):
     proc = sandbox.run("install", "all", env={"SHELL": "/bin/bash", "PATH": str(FakeBin(tmp_path).dir)})
     assert proc.returncode == 1
     assert "schedule: ✖ no scheduler that runs here" in proc.stderr
-    assert [line.split(":")[0] for line in proc.stdout.splitlines()] == ["direnv", "shell", "statusline"]
+    assert [line.split(":")[0] for line in proc.stdout.splitlines()] == ["direnv", "shell", "statusline", "live"]

@@ -4,7 +4,7 @@ A new publisher (say `claude_settings.py`) is one module defining a `Publisher` 
 publishers/base.py) plus one `register(...)` line below.
 """
 
-from spillover.publishers import env_files
+from spillover.publishers import claude_settings, env_files
 from spillover.registry import Registry
 from spillover.publishers.base import Publisher, RouteView  # noqa: F401 (the interface)
 
@@ -14,6 +14,7 @@ REGISTRY = Registry()
 register, unregister, get, names = REGISTRY.register, REGISTRY.unregister, REGISTRY.get, REGISTRY.names
 
 register(env_files.PUBLISHER)
+register(claude_settings.PUBLISHER)  # running sessions (live.py): only when SPILLOVER_LIVE is on
 
 
 def publish_all(state_dir, view):

@@ -344,3 +344,19 @@ def _record(state, private, block, now):
         _save_state(state, new)
     private.clear()
     private.update(new)
+
+
+class SettingsPublisher:
+    """The publisher (publishers/base.py): the route into settings.json of every configured Claude
+    config dir, when SPILLOVER_LIVE is on (default: once `spillover install live` ran). The work
+    is in spillover/live.py."""
+
+    name = "claude_settings"
+
+    def publish(self, state_dir, view):
+        from spillover import live
+
+        return live.publish_view(state_dir, view)
+
+
+PUBLISHER = SettingsPublisher()

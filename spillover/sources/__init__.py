@@ -11,7 +11,7 @@ import importlib
 from spillover.registry import Registry
 
 # In reading order: the local sources first (free; they say whether Claude Code is active).
-BUILTIN = ("statusline", "transcripts", "claude_json", "oauth", "command")
+BUILTIN = ("statusline", "stopfailure", "transcripts", "claude_json", "oauth", "command")
 _extra = Registry()  # plug-ins: register(reader) adds a source object (sources/base.py)
 register, unregister = _extra.register, _extra.unregister
 

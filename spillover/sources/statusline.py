@@ -123,13 +123,14 @@ def _budget(state, route):
     return None
 
 
-def render(state, found, now):
-    """Our part of the status line."""
+def render(state, found, now, live_label=None):
+    """Our part of the status line. `live_label`: the session's own route (and the published one
+    when they differ), when running sessions follow the route (live_watch.label)."""
     parts = []
     route = state.get("route") if isinstance(state, dict) else None
     if isinstance(route, str) and route:
         pin = state.get("pin")
-        head = route + (" (pinned)" if isinstance(pin, dict) and pin.get("honoured") else "")
+        head = (live_label or route) + (" (pinned)" if isinstance(pin, dict) and pin.get("honoured") else "")
         shift = (state.get("details") or {}).get("downshift_text") if route == "plan" else None
         if isinstance(shift, str) and shift:
             head += f" ↓{shift}"
@@ -223,7 +224,17 @@ def main(argv):
                 record(found, now)
             except OSError:
                 pass  # a full disk or a read-only state dir must not break the status line
-        ours = render(_read_state(), found, now)
+        state = _read_state()
+        label = None
+        if os.path.exists(os.path.join(paths.state_dir(), "live.json")):
+            try:
+                from spillover import live_watch
+
+                live_watch.watch(paths.state_dir(), state, found, now, os.environ)
+                label = live_watch.label(paths.state_dir(), os.environ)
+            except Exception:  # noqa: BLE001 - running sessions' upkeep never breaks the line
+                label = None
+        ours = render(state, found, now, label)
     except Exception:  # noqa: BLE001 - the status line must render whatever happens
         ours = NEUTRAL
     theirs = None

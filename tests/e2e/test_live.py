@@ -1,18 +1,17 @@
-"""A running interactive `claude` session follows the route spillover writes into its settings.json.
+"""A running interactive `claude` session follows the route spillover publishes into its settings.json.
 
-The real client runs interactively in a private tmux server, in a sandboxed HOME and
-CLAUDE_CONFIG_DIR (OAuth plan credentials in `.credentials.json`, onboarding done and the
-workspace trusted in `.claude.json`), with telemetry, auto-update and retries off. Three loopback
-fakes: the OAuth usage endpoint and OpenRouter's REST API (for the real `spillover tick`), a fake
-OpenRouter Messages endpoint under `/api`, and a trap proxy (HTTPS_PROXY) where an attempt to reach
-api.anthropic.com — the plan — shows up as a refused CONNECT.
+The real client (both pinned versions) runs interactively in a private tmux server, in a sandboxed
+HOME and CLAUDE_CONFIG_DIR (OAuth plan credentials in `.credentials.json`, onboarding done and the
+workspace trusted in `.claude.json`), with telemetry, auto-update and retries off. spillover is
+wired as a user would: `spillover install statusline` and `spillover install live` (the settings
+publisher, the StopFailure hook, the prompt guard), and the REAL `spillover tick` decides against
+the fake OAuth usage endpoint and the fake OpenRouter REST API. Loopback fakes: a fake OpenRouter
+Messages endpoint under `/api`, a trap proxy (HTTPS_PROXY) where an attempt to reach
+api.anthropic.com — the plan — shows up as a refused CONNECT, and, where a test needs the plan to
+answer (a wall), a fake plan host given to the session as its shell's ANTHROPIC_BASE_URL.
 
-One session, three prompts: prompt 1 goes to the plan; a tick flips to openrouter and spillover's
-settings publisher writes the spill block (apiKeyHelper = `spillover credential --target
-openrouter`); prompt 2 in the same session reaches the OpenRouter fake with the key from the config
-file (never the decoy key in the session's environment) and the configured slug; a tick flips back,
-the plan block (phase 1, `""` values) is written, and prompt 3 goes to the plan again; phase 2 then
-removes every spillover key. Everything is judged from the fakes' request logs, not the screen.
+Everything is judged from the fakes' request logs, not the screen. The statusline chains the
+test's own logging statusLine, which records the route the session's live environment has.
 """
 
 import json
@@ -21,35 +20,25 @@ import time
 
 import pytest
 
-from spillover import config as config_mod
-from spillover import targets
 from spillover.publishers import claude_settings as cs
+from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY
-from tests.e2e.conftest import E2E, QUIET_CLIENT
+from tests.e2e.conftest import QUIET_CLIENT, VERSIONS, claude_for
 from tests.e2e.fake_anthropic import FakeAnthropic
-from tests.e2e.test_claude_code import MODELS, tick_to
+from tests.e2e.test_claude_code import MODELS
 from tests.e2e.tmux import Pane, wait_for
 
-CLIENTS = {
-    "2.1.197": E2E / "node_modules" / "@anthropic-ai" / "claude-code" / "bin" / "claude.exe",
-    # Not pinned here: `npm install --no-save claude-code-newest@npm:@anthropic-ai/claude-code@2.1.332`.
-    "2.1.332": E2E / "node_modules" / "claude-code-newest" / "bin" / "claude.exe",
-}
 DECOY_KEY = "sk-or-v1-decoy-from-the-session-environment-0000000000000000000000000dec"
-RELOAD_WAIT = 3.0  # the client applies a settings change ~1 s after it (research/claude_code_live.md)
 TURN_TIMEOUT = 30
+APPLY_TIMEOUT = 8.0
+OPUS = MODELS["SPILLOVER_OPUS_MODEL"]
+REACTION = {}  # name -> [seconds]: printed, and read by bench/run.py through --live-bench
 
 
-@pytest.fixture(params=sorted(CLIENTS))
+@pytest.fixture(params=VERSIONS, ids=VERSIONS)
 def live_client(request):
-    """(version, path) of an interactive client; the pinned one is installed by `claude_client`."""
-    version = request.param
-    if version == "2.1.197":
-        request.getfixturevalue("claude_client")
-    path = CLIENTS[version]
-    if not path.exists():
-        pytest.skip(f"Claude Code {version} is not installed in tests/e2e/node_modules")
-    return version, path
+    """(version, path) of a pinned interactive client."""
+    return request.param, claude_for(request.param)
 
 
 @pytest.fixture
@@ -65,34 +54,35 @@ def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
     version, client = live_client
     text = wired.config_file.read_text().replace(f"{wired.openrouter.url}/api'", f"{or_messages.url}/api'")
     assert f"SPILLOVER_OPENROUTER_BASE_URL='{or_messages.url}/api'" in text
-    wired.config_file.write_text(text + "".join(f"{k}='{v}'\n" for k, v in MODELS.items()))
+    # A short staleness so that the watchdog case runs in seconds; no desktop notifications.
+    wired.config_file.write_text(text + "".join(f"{k}='{v}'\n" for k, v in MODELS.items())
+                                 + "SPILLOVER_STALE_MINUTES='0.25'\nSPILLOVER_NOTIFY='off'\n")
     project = wired.root / "project"
+    other = wired.root / "other"
     project.mkdir()
+    other.mkdir()
     claude_dir = wired.claude_dir
+    claude_dir.mkdir(parents=True, exist_ok=True)
+    trusted = {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True, "allowedTools": []}
     (claude_dir / ".claude.json").write_text(json.dumps({
         "hasCompletedOnboarding": True, "lastOnboardingVersion": version, "theme": "dark", "numStartups": 3,
-        "projects": {str(project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True, "allowedTools": []}},
+        "projects": {str(project): trusted, str(other): trusted},
     }))
     settings = claude_dir / "settings.json"
-    # The statusline runs with the session's live environment: it shows when a change was applied.
+    # The user's own statusline: spillover's chains it; it logs the route the session's live env has.
     status_log = tmp_path / "statusline.log"
     status_cmd = tmp_path / "statusline.sh"
-    status_cmd.write_text(f'#!/bin/sh\ncat >/dev/null\necho "$(date +%s.%N) ${{SPILLOVER_ROUTE:-unset}} ${{ANTHROPIC_BASE_URL:-unset}}" >> {status_log}\necho ok\n')
+    status_cmd.write_text(f'#!/bin/sh\ncat >/dev/null\necho "$(date +%s.%N) ${{SPILLOVER_ROUTE:-unset}} ${{ANTHROPIC_BASE_URL:-unset}} $PWD" >> {status_log}\necho ok\n')
     status_cmd.chmod(0o755)
-    user_settings = {"permissions": {"allow": ["Read"]}, "theme": "dark", "statusLine": {"type": "command", "command": str(status_cmd)}}
+    user_settings = {"permissions": {"allow": ["Read", "Bash"]}, "theme": "dark", "statusLine": {"type": "command", "command": str(status_cmd)}}
     settings.write_text(json.dumps(user_settings, indent=2) + "\n")
     settings.chmod(0o644)
-    # The helper, named `spillover` as installed, logs when it runs and the base URL it sees.
-    helper_dir = tmp_path / "helper"
-    helper_dir.mkdir()
-    helper_log = tmp_path / "helper.log"
-    wrapper = helper_dir / "spillover"
-    wrapper.write_text(f'#!/bin/sh\necho "$(date +%s.%N) ${{ANTHROPIC_BASE_URL:-unset}} ${{SPILLOVER_ROUTE:-unset}}" >> {helper_log}\n'
-                       f'exec {tools / "spillover"} "$@"\n')
-    wrapper.chmod(0o755)
+    wired.run("install", "statusline", check=True)
+    out = wired.run("install", "live", check=True).stdout
+    assert "hooks" in out, out
     env = {
         "PATH": os.pathsep.join([str(tools), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(wired.home), "LANG": "C.UTF-8", **QUIET_CLIENT, "TERM": "xterm-256color",
+        "HOME": str(wired.home), "LANG": "C.UTF-8", **QUIET_CLIENT, "TERM": "xterm-256color", "TZ": "UTC",
         "CLAUDE_CONFIG_DIR": str(claude_dir),
         "XDG_CONFIG_HOME": wired.env["XDG_CONFIG_HOME"], "XDG_STATE_HOME": wired.env["XDG_STATE_HOME"],
         "XDG_CACHE_HOME": wired.env["XDG_CACHE_HOME"], "XDG_DATA_HOME": wired.env["XDG_DATA_HOME"],
@@ -101,22 +91,23 @@ def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
         # Only https goes to the trap: the loopback fakes are plain http and reached directly.
         "HTTPS_PROXY": anthropic.url, "NO_PROXY": "127.0.0.1,localhost",
     }
-    pane = Pane(tmp_path / "tmux.sock")
-    wired.pane, wired.trap, wired.or_messages, wired.project = pane, anthropic, or_messages, project
-    wired.settings, wired.helper, wired.helper_log = settings, f"{wrapper} credential --target openrouter", helper_log
+    wired.panes = []
+    wired.trap, wired.or_messages, wired.project, wired.other = anthropic, or_messages, project, other
+    wired.settings, wired.user_settings, wired.status_log = settings, user_settings, status_log
     wired.private = cs.private_state_path(str(wired.state_dir), str(settings))
-    wired.client, wired.client_env, wired.version = client, env, version
-    wired.user_settings, wired.status_log = user_settings, status_log
+    wired.client, wired.client_env, wired.version, wired.tmp = client, env, version, tmp_path
     yield wired
-    pane.kill()
+    for pane in wired.panes:
+        pane.kill()
+    wired.run("uninstall", "live")
 
 
-def publish(box, route, phase=1, credential="helper"):
-    cfg = config_mod.load(environ=box.env)
-    block = cs.managed_block(route, targets.route_env(route, cfg), box.helper, phase=phase, credential=credential)
-    result = cs.apply(str(box.settings), block, now=time.time(), state=box.private)
-    assert result.status == "written", result
-    return time.monotonic()
+def start(box, cwd=None, **extra_env):
+    pane = Pane(box.tmp / f"tmux{len(box.panes)}.sock", name=f"s{len(box.panes)}")
+    box.panes.append(pane)
+    pane.start([str(box.client)], env=dict(box.client_env, **extra_env), cwd=cwd or box.project)
+    pane.wait_screen(ready, timeout=60)
+    return pane
 
 
 def ready(screen):
@@ -125,231 +116,296 @@ def ready(screen):
     return any(line.startswith("❯") and i and lines[i - 1].startswith("──") for i, line in enumerate(lines))
 
 
-def applied_at(box, since, route):
-    """Seconds from the write until the session's statusline showed `route` ("not seen" when the
-    client did not re-render within RELOAD_WAIT; then the wait itself is the margin)."""
-    deadline = time.time() + RELOAD_WAIT
+def tick(box, percent, route, resets_in=None):
+    """The real tick against the fake usage endpoint (what cron runs). A pushed tick may hold the
+    lock for a moment: then the state is waited for."""
+    resets_in = resets_in if resets_in is not None else (3600 if percent >= 50 else 5 * 3600)
+    box.usage.set("/api/oauth/usage", json=fakes.usage_body(percent, resets_in=resets_in))
+    box.run("tick", "--poll", check=True)
+    wait_for(lambda: box.state()["route"] == route, 10, what=f"the route {route}")
+    return time.time()
+
+
+def status_lines(box, cwd=None):
+    lines = box.status_log.read_text().splitlines() if box.status_log.exists() else []
+    out = []
+    for line in lines:
+        at, route, base, pwd = (line.split() + ["", "", "", ""])[:4]
+        if cwd is None or pwd == str(cwd):
+            out.append((float(at), route, base))
+    return out
+
+
+def applied(box, since, route, cwd=None, timeout=APPLY_TIMEOUT):
+    """Seconds from `since` until a statusline render of the session showed `route` (None: no
+    render within the timeout; the client re-renders on its own events, not on a timer)."""
+    deadline = time.time() + timeout
     while time.time() < deadline:
-        lines = box.status_log.read_text().splitlines() if box.status_log.exists() else []
-        seen = [float(line.split()[0]) for line in lines if line.split()[1] == route and float(line.split()[0]) >= since]
+        seen = [at for at, r, _ in status_lines(box, cwd) if r == route and at >= since]
         if seen:
-            time.sleep(0.5)
-            return f"{seen[0] - since:.2f}s after the write"
+            return seen[0] - since
         time.sleep(0.05)
-    return "not seen"
+    return None
+
+
+def settings_route(box):
+    env = json.loads(box.settings.read_text()).get("env") or {}
+    return env.get("SPILLOVER_ROUTE")
 
 
 def plan_connects(box):
     return [r for r in box.trap.requests if r["method"] == "CONNECT" and r["path"] == "api.anthropic.com:443"]
 
 
-def prompt_to_plan(box, text):
+def prompt_to_plan(box, pane, text):
     before = len(plan_connects(box))
     sent = len(box.or_messages.messages())
-    box.pane.type(text)
-    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=box.pane.screen)
+    pane.type(text)
+    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=pane.screen)
     time.sleep(1.0)  # whatever else the turn would send
     assert len(box.or_messages.messages()) == sent, "a plan prompt reached the OpenRouter fake"
+
+
+def prompt_to_target(box, pane, text, model=OPUS, resend=False):
+    """Type `text`; return when it reached the OpenRouter fake. resend: when the prompt guard
+    blocked it because the session was still switching, type it again (as its message says)."""
+    before = len(box.or_messages.messages())
+    pane.type(text)
+    deadline = time.time() + TURN_TIMEOUT
+    while time.time() < deadline:
+        if [p for p in box.or_messages.messages()[before:] if p["body"]["model"] == model]:
+            return time.time()
+        if resend and "switching this session" in pane.screen():
+            pane.keys("Escape")
+            pane.type(text)
+            resend = False
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} did not reach the OpenRouter fake:\n{pane.screen()}")
 
 
 def all_headers(fake):
     return [f"{k}: {v}" for r in fake.requests for k, v in r["headers"].items()]
 
 
-def test_running_session_follows_settings(live):
-    box, pane = live, live.pane
-    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
-    pane.wait_screen(ready, timeout=60)
-
-    # 1. The plan: the session goes to api.anthropic.com (refused at the trap).
-    tick_to(box, 40.0, "plan")
-    prompt_to_plan(box, "say pong one")
-
-    # 2. A tick flips; the publisher writes the spill block; the same session follows.
-    tick_to(box, 96.0, "openrouter")
-    written, written_wall = publish(box, "openrouter"), time.time()
-    text = box.settings.read_text()
-    assert OR_KEY not in text and DECOY_KEY not in text and "sk-or-" not in text
-    assert json.loads(text)["permissions"] == {"allow": ["Read"]} and json.loads(text)["statusLine"] == box.user_settings["statusLine"]
-    assert box.settings.stat().st_mode & 0o777 == 0o644
-    applied = applied_at(box, written_wall, "openrouter")
-    pane.type("say pong two")
-    opus = MODELS["SPILLOVER_OPUS_MODEL"]
-    wait_for(lambda: [p for p in box.or_messages.messages() if p["body"]["model"] == opus], TURN_TIMEOUT,
-             what="prompt 2 at the OpenRouter fake", screen=pane.screen)
-    reached = time.monotonic() - written
-    posts = box.or_messages.messages()
-    for post in posts:  # the turn, and the client's background requests (haiku) alike
+def assert_target_requests(box):
+    for post in box.or_messages.messages():  # the turns and the client's background requests alike
         assert post["path"] == "/api/v1/messages", post["path"]
-        auth = post["headers"].get("authorization")
-        key = post["headers"].get("x-api-key")
+        auth, key = post["headers"].get("authorization"), post["headers"].get("x-api-key")
         assert auth == f"Bearer {OR_KEY}" or key == OR_KEY, post["headers"]
         assert {auth, key} <= {f"Bearer {OR_KEY}", OR_KEY, None}, post["headers"]
         assert post["body"]["model"] in MODELS.values(), post["body"]["model"]
+
+
+def assert_no_crossed_credentials(box, *plan_fakes):
     assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h or DECOY_KEY in h]
-    runs = box.helper_log.read_text().splitlines() if box.helper_log.exists() else []
-    assert runs, "the apiKeyHelper never ran"
-    first = float(runs[0].split()[0]) - written_wall
-    print(f"\n[{box.version}] statusline saw the route {applied}; helper first ran {first:.2f}s after the write; prompt 2 at the target {reached:.1f}s after it; helper runs: {runs}")
+    for fake in (box.trap,) + plan_fakes:
+        assert not [h for h in all_headers(fake) if "sk-or-" in h]
 
-    # 3. Back to the plan. Phase 1: "" values, spillover's helper kept (it refuses now: were it
-    # removed before the session applied the "" base URL, the OAuth token would go to the target).
-    tick_to(box, 10.0, "plan")
-    publish(box, "plan", phase=1)
-    phase1_wall = time.time()
-    data = json.loads(box.settings.read_text())
-    assert data["apiKeyHelper"] == box.helper and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"]["SPILLOVER_ROUTE"] == "plan"
-    print(f"[{box.version}] statusline saw phase 1 (plan) {applied_at(box, phase1_wall, 'plan')}")
-    # Phase 2, once sessions had time to apply phase 1: nothing of spillover's is left.
-    assert cs.plan_phase(box.private, time.time()) == 1
-    assert cs.plan_phase(box.private, time.time() + cs.SETTLE_SECONDS) == 2
-    publish(box, "plan", phase=2)
-    data = json.loads(box.settings.read_text())
-    assert data == box.user_settings, data
-    time.sleep(RELOAD_WAIT)
-    prompt_to_plan(box, "say pong three")
 
-    # Across all of it: no Anthropic credential at the target, no OpenRouter key on the plan path.
-    assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
-    assert not [h for h in all_headers(box.trap) if "sk-or-" in h]
+def assert_no_key_outside_state_dir(box):
+    """The full key is in no file spillover writes outside its 0700 state dir (its config file aside)."""
+    for root, _, files in os.walk(box.root):
+        for name in files:
+            path = os.path.join(root, name)
+            if path.startswith(str(box.state_dir)) or path == str(box.config_file) or "node_modules" in path:
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    assert OR_KEY.encode() not in handle.read(), path
+            except OSError:
+                pass
+
+
+def test_running_session_follows_the_tick(live):
+    """Scenarios 1-4, 7 and 9 in one session: plan → (tick 96%) target → a tool call running when
+    the reset lands → plan → (scheduler dead, reset passed) the statusline itself brings it back."""
+    box = live
+    pane = start(box)
+
+    # 1. The plan: the session goes to api.anthropic.com (a CONNECT at the trap).
+    tick(box, 40.0, "plan")
+    prompt_to_plan(box, pane, "say pong one")
+
+    # 2. The real tick sees 96% and flips; prompt 2 in the same session reaches the target.
+    flipped = tick(box, 96.0, "openrouter")
+    assert settings_route(box) == "openrouter"
+    text = box.settings.read_text()
+    assert "sk-or-" not in text and DECOY_KEY not in text
+    data = json.loads(text)
+    assert data["permissions"] == box.user_settings["permissions"] and "spillover" in data["statusLine"]["command"]
+    assert cs.helper_target(data["apiKeyHelper"]) == "openrouter"
+    assert box.settings.stat().st_mode & 0o777 == 0o644
+    seen = applied(box, flipped, "openrouter")
+    reached = prompt_to_target(box, pane, "say pong two") - flipped
+    assert_target_requests(box)
+    print(f"\n[{box.version}] flip: statusline saw it {seen and f'{seen:.2f}s'}; prompt 2 at the target {reached:.1f}s after the tick")
+
+    # 3+4. A tool call is running when the window resets: the follow-up request of that turn
+    # goes to the plan; phase 2 follows the statusline's report (or the settle timer).
+    box.or_messages.bash_command = "sleep 10"
+    turn = prompt_to_target(box, pane, "run the wait")
+    before = len(plan_connects(box))
+    back = tick(box, 10.0, "plan")
+    assert settings_route(box) == "plan"
+    assert cs.helper_target(json.loads(box.settings.read_text()).get("apiKeyHelper")) == "openrouter"  # phase 1 keeps it
+    wait_for(lambda: "apiKeyHelper" not in json.loads(box.settings.read_text()), 12, what="phase 2")
+    phase2 = time.time() - back
+    assert json.loads(box.settings.read_text()) == dict(box.user_settings, statusLine=data["statusLine"], hooks=data["hooks"])
+    assert time.time() - turn < 10, "the flip back took longer than the tool call"
+    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what="the follow-up request at api.anthropic.com", screen=pane.screen)
+    time.sleep(1.0)
+    results = [p for p in box.or_messages.messages() if p["body"]["messages"] and "tool_result" in json.dumps(p["body"]["messages"][-1])]
+    assert results == [], "the follow-up request of the turn went to the OpenRouter fake"
+    print(f"[{box.version}] reset: phase 2 {phase2:.1f}s after the tick; the running turn's follow-up went to the plan")
+    box.or_messages.bash_command = None
+    sent = len(box.or_messages.messages())
+    prompt_to_plan(box, pane, "say pong three")
+    assert len(box.or_messages.messages()) == sent
+
+    # 9. Spilled again, with a reset in a few seconds; then the scheduler stops. Once the decision
+    # is stale and the reset passed, the next statusline render brings the session back.
+    tick(box, 97.0, "openrouter", resets_in=4)
+    applied(box, time.time() - 1, "openrouter")
+    stale_at = box.state()["decided_at"] + box.state()["stale_after"]
+    time.sleep(max(0.0, stale_at - time.time()) + 0.5)
+    pane.type("x", enter=False)  # any render will do: a keystroke redraws the prompt box
+    pane.keys("BSpace")
+    wait_for(lambda: settings_route(box) in ("plan", None), 16, what="the statusline's watchdog to publish the plan", screen=pane.screen)
+    assert box.state()["route"] == "openrouter"  # no tick ran: the statusline did it
+    assert "SPILLOVER_ROUTE=plan" in box.route_env() or "# route: plan" in box.route_env()
+    watched = time.time()
+    assert applied(box, watched - 1, "plan", timeout=12) is not None, "the session did not apply the plan"
+    prompt_to_plan(box, pane, "say pong four")
+
+    # 7. Across all of it: no Anthropic credential at the target, no OpenRouter key on the plan path.
+    assert_no_crossed_credentials(box)
     assert [r["method"] for r in box.trap.requests if r["method"] != "CONNECT"] == [], "the trap proxy was used as a server"
+    assert_no_key_outside_state_dir(box)
     assert pane.alive(), pane.screen()
+
+
+def test_a_wall_flips_running_sessions_through_the_stopfailure_hook(live):
+    """Scenarios 5, 6 and 8: the plan (a fake plan host here, so that it can answer a wall) answers
+    a five-hour wall and no tick is scheduled: the StopFailure hook records it and starts a tick,
+    which flips; the next prompt of that session goes to the target. An excluded project's session
+    sends nothing to the target meanwhile. A session started while spilled returns to the plan."""
+    box = live
+    plan_host = FakeAnthropic()
+    try:
+        box.run("exclude", str(box.other), check=True)
+        assert (box.other / ".claude" / "settings.local.json").exists()
+        tick(box, 40.0, "plan")
+        pane = start(box, ANTHROPIC_BASE_URL=plan_host.url)
+        excluded = start(box, cwd=box.other)
+
+        plan_host.mode = "429wall"
+        plan_host.reset_in = 3600
+        pane.type("say pong wall")
+        wait_for(lambda: plan_host.messages(), TURN_TIMEOUT, what="the prompt at the plan host", screen=pane.screen)
+        wall = time.time()
+        wait_for(lambda: box.state()["route"] == "openrouter", 10, what="the pushed tick to flip", screen=pane.screen)
+        flipped = time.time() - wall
+        walls = (box.state_dir / "walls.jsonl").read_text().splitlines()
+        assert json.loads(walls[-1])["bucket"] == "five_hour", walls
+        assert plan_host.requests[-1]["headers"].get("authorization") == f"Bearer {OAUTH_TOKEN}"
+        if "Esc to cancel" in pane.screen():
+            pane.keys("Escape")  # 2.1.332 waits for the reset to continue by itself
+        wait_for(lambda: settings_route(box) == "openrouter", 5, what="the flip in settings.json")
+        time.sleep(1.0)  # the client applies a change about a second after it is written
+        reached = prompt_to_target(box, pane, "say pong after the wall", resend=True) - wall
+        seen = applied(box, wall, "openrouter", cwd=box.project, timeout=1)
+        REACTION.setdefault("wall_to_target", []).append(reached)
+        print(f"\n[{box.version}] wall: pushed tick flipped {flipped:.1f}s after it; statusline saw it "
+              f"{seen and f'{seen:.2f}s'}; the next prompt reached the target {reached:.1f}s after the wall")
+        assert flipped < 5, f"the StopFailure tick took {flipped:.1f}s"
+        assert_target_requests(box)
+
+        # 8. The excluded project's session, started before the spill, stays on the plan.
+        sent = len(box.or_messages.messages())
+        prompt_to_plan(box, excluded, "say pong excluded")
+        assert len(box.or_messages.messages()) == sent, "an excluded project's prompt reached the target"
+
+        # 6. A session started while spilled goes to the target, and back to the plan after the reset.
+        late = start(box)
+        prompt_to_target(box, late, "say pong late")
+        (box.state_dir / "walls.jsonl").unlink()  # the wall's reset passed (the fake's 1 h, shortened)
+        tick(box, 10.0, "plan")
+        wait_for(lambda: "apiKeyHelper" not in json.loads(box.settings.read_text()), 12, what="phase 2")
+        prompt_to_plan(box, late, "say pong late plan")
+        assert_no_crossed_credentials(box, plan_host)
+    finally:
+        plan_host.close()
 
 
 def test_a_project_with_its_own_helper_is_blocked_not_sent(live):
     """A project's `.claude/settings.json` with its own apiKeyHelper beats spillover's: spilled, its
     prompts would carry the project's credential to OpenRouter. The prompt guard blocks them."""
-    box, pane = live, live.pane
+    box = live
     project_helper = box.project / "key.sh"
     project_helper.write_text("#!/bin/sh\necho project-secret-key-0000\n")
     project_helper.chmod(0o755)
     (box.project / ".claude").mkdir()
     (box.project / ".claude" / "settings.json").write_text(json.dumps({"apiKeyHelper": str(project_helper)}))
-    hook = {"type": "command", "command": f"{box.client_env['PATH'].split(os.pathsep)[0]}/spillover hook prompt"}
-    user = json.loads(box.settings.read_text())
-    user["hooks"] = {"UserPromptSubmit": [{"hooks": [hook]}]}
-    box.settings.write_text(json.dumps(user, indent=2))
-    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
-    pane.wait_screen(ready, timeout=60)
-
-    tick_to(box, 96.0, "openrouter")
-    publish(box, "openrouter")
-    time.sleep(RELOAD_WAIT)
+    pane = start(box)
+    flipped = tick(box, 96.0, "openrouter")
+    applied(box, flipped, "openrouter")
     pane.type("say pong blocked")
     pane.wait_screen(lambda s: "spillover blocked this prompt" in s, timeout=TURN_TIMEOUT)
     time.sleep(1.5)
     assert box.or_messages.messages() == [], "a blocked prompt reached the OpenRouter fake"
     assert not [h for h in all_headers(box.or_messages) if "project-secret" in h]
+    doctor = box.run("doctor").stdout
+    assert str(box.project / ".claude" / "settings.json") in doctor and "apiKeyHelper" in doctor, doctor
 
 
 def test_env_credential_mode_reaches_a_bearer_only_target(live):
     """SPILLOVER_LIVE_CREDENTIAL=env: the key goes into a private settings.json as
-    ANTHROPIC_AUTH_TOKEN (Bearer only), so a target that rejects `x-api-key` still answers."""
-    box, pane = live, live.pane
+    ANTHROPIC_AUTH_TOKEN (Bearer only), so a target that rejects `x-api-key` still answers; with a
+    group-readable or symlinked settings.json that mode is refused with the reason."""
+    box = live
+    with box.config_file.open("a") as handle:
+        handle.write("SPILLOVER_LIVE_CREDENTIAL='env'\n")
     box.or_messages.reject_x_api_key = True
-    box.settings.chmod(0o600)
-    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
-    pane.wait_screen(ready, timeout=60)
+    box.settings.chmod(0o644)
+    tick(box, 96.0, "openrouter")
+    assert settings_route(box) is None
+    status = json.loads((box.state_dir / "live-status.json").read_text())
+    assert "readable by others" in status[str(box.settings)]["reason"], status
+    tick(box, 10.0, "plan")
 
-    tick_to(box, 96.0, "openrouter")
-    written_wall = time.time()
-    publish(box, "openrouter", credential="env")
+    box.settings.chmod(0o600)
+    pane = start(box)
+    flipped = tick(box, 96.0, "openrouter")
     assert "apiKeyHelper" not in json.loads(box.settings.read_text())
-    print(f"\n[{box.version}] env mode: statusline saw the route {applied_at(box, written_wall, 'openrouter')}")
-    pane.type("say pong env")
-    opus = MODELS["SPILLOVER_OPUS_MODEL"]
-    wait_for(lambda: [p for p in box.or_messages.messages() if p["body"]["model"] == opus], TURN_TIMEOUT,
-             what="the prompt at the OpenRouter fake", screen=pane.screen)
+    applied(box, flipped, "openrouter")
+    prompt_to_target(box, pane, "say pong env")
     pane.wait_screen(lambda s: "pong" in s.split("say pong env", 1)[-1], timeout=TURN_TIMEOUT)
     for post in box.or_messages.messages():
         assert post["headers"].get("authorization") == f"Bearer {OR_KEY}", post["headers"]
         assert "x-api-key" not in post["headers"], post["headers"]
-
-    tick_to(box, 10.0, "plan")
-    phase1_wall = time.time()
-    publish(box, "plan", phase=1, credential="env")
-    applied_at(box, phase1_wall, "plan")
-    prompt_to_plan(box, "say pong plan again")
+    tick(box, 10.0, "plan")
+    wait_for(lambda: "ANTHROPIC_AUTH_TOKEN" not in box.settings.read_text(), 12, what="phase 2")
+    prompt_to_plan(box, pane, "say pong plan again")
     assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
 
 
-def test_a_running_tool_call_follows_the_flip_back(live):
-    """A session started while spilled; a tool call is running when the route returns to the plan:
-    the follow-up request of that same turn (it carries the tool's result) goes to the plan."""
-    box, pane = live, live.pane
-    user = dict(box.user_settings, permissions={"allow": ["Read", "Bash"]})
-    box.settings.write_text(json.dumps(user, indent=2) + "\n")
-    box.user_settings = user
-    tick_to(box, 96.0, "openrouter")
-    publish(box, "openrouter")
-    pane.start([str(box.client)], env=box.client_env, cwd=box.project)
-    pane.wait_screen(ready, timeout=60)
-
-    box.or_messages.bash_command = "sleep 12"
-    pane.type("run the wait")
-    turn = wait_for(lambda: [p for p in box.or_messages.messages() if "Bash" in {t.get("name") for t in p["body"].get("tools") or []}],
-                    TURN_TIMEOUT, what="the turn at the OpenRouter fake", screen=pane.screen)
-    started = time.time()
-    assert turn[0]["headers"].get("authorization") == f"Bearer {OR_KEY}" or turn[0]["headers"].get("x-api-key") == OR_KEY
-    before = len(plan_connects(box))
-
-    tick_to(box, 10.0, "plan")
-    phase1_wall = time.time()
-    publish(box, "plan", phase=1)
-    seen = applied_at(box, phase1_wall, "plan")
-    publish(box, "plan", phase=2)
-    flipped = time.time() - started
-    assert flipped < 10, f"the flip took {flipped:.1f}s, longer than the tool call"
-    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what="the follow-up request at api.anthropic.com", screen=pane.screen)
-    print(f"\n[{box.version}] tool call running; statusline saw phase 1 {seen}; plan written {flipped:.1f}s into the tool call; follow-up went to the plan")
-    time.sleep(1.0)
-    results = [p for p in box.or_messages.messages() if p["body"]["messages"] and "tool_result" in json.dumps(p["body"]["messages"][-1])]
-    assert results == [], "the follow-up request of the turn went to the OpenRouter fake"
-    assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
-
-
-def test_the_plan_phases_never_mix_credentials(live):
-    """The two plan phases at a plan host made observable (a third fake as the base URL phase 1
-    writes). Removing spillover's helper in phase 1 would be unsafe: with no helper the client
-    sends the OAuth login to whatever base URL the session still has (observed: removing only the
-    helper sent the OAuth token to the spill target). So in phase 1 the helper stays and refuses:
-    the plan host gets an empty key, never the OpenRouter one; after phase 2, the OAuth login."""
-    box, pane = live, live.pane
-    plan_host = FakeAnthropic()
-    try:
-        tick_to(box, 96.0, "openrouter")
-        publish(box, "openrouter")
-        pane.start([str(box.client)], env=box.client_env, cwd=box.project)
-        pane.wait_screen(ready, timeout=60)
-
-        tick_to(box, 10.0, "plan")
-        cfg = config_mod.load(environ=box.env)
-        block = cs.managed_block("plan", targets.route_env("plan", cfg), box.helper, phase=1)
-        block["env"]["ANTHROPIC_BASE_URL"] = plan_host.url
-        assert cs.apply(str(box.settings), block, now=time.time(), state=box.private).status == "written"
-        wall = time.time()
-        print(f"\n[{box.version}] statusline saw phase 1 {applied_at(box, wall, 'plan')}")
-        pane.type("say pong a")
-        wait_for(lambda: plan_host.messages(), TURN_TIMEOUT, what="prompt a at the plan host", screen=pane.screen)
-        time.sleep(1.0)
-        for post in plan_host.messages():
-            assert post["headers"].get("authorization", "Bearer").strip() == "Bearer", post["headers"]
-            assert post["headers"].get("x-api-key", "") == "", post["headers"]
-        assert box.or_messages.messages() == []
-
-        plan_host.clear()
-        publish(box, "plan", phase=2)
-        data = json.loads(box.settings.read_text())
-        data.setdefault("env", {})["ANTHROPIC_BASE_URL"] = plan_host.url  # still observable
-        box.settings.write_text(json.dumps(data, indent=2) + "\n")
-        time.sleep(RELOAD_WAIT)
-        pane.type("say pong b")
-        wait_for(lambda: plan_host.messages(), TURN_TIMEOUT, what="prompt b at the plan host", screen=pane.screen)
-        time.sleep(1.0)
-        for post in plan_host.messages():
-            assert post["headers"].get("authorization") == f"Bearer {OAUTH_TOKEN}", post["headers"]
-            assert "x-api-key" not in post["headers"], post["headers"]
-        assert box.or_messages.messages() == []
-        assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h]
-    finally:
-        plan_host.close()
+def test_the_echo_of_the_clients_own_write_is_healed_by_the_statusline(live):
+    """2.1.1xx drops a change within 5 s of its own write to settings.json. A flip written 2-4 s
+    after the client's own write still reaches the session: its statusline sees the session's
+    route differ from the published one and rewrites the file."""
+    box = live
+    pane = start(box)
+    tick(box, 40.0, "plan")
+    pane.type("/model sonnet")  # the client writes settings.json itself
+    wait_for(lambda: "sonnet" in json.loads(box.settings.read_text()).get("model", ""), 10, what="the client's own write", screen=pane.screen)
+    own = os.stat(box.settings).st_mtime
+    time.sleep(max(0.0, own + 1.2 - time.time()))  # the tick itself takes about a second
+    flipped = tick(box, 96.0, "openrouter")
+    assert 2.0 <= flipped - own <= 5.0, flipped - own
+    seen = applied(box, flipped, "openrouter", timeout=25)
+    assert seen is not None, "the session never applied the flip"
+    healed = (box.state_dir / "heal.stamp").exists()
+    reached = prompt_to_target(box, pane, "say pong echo", model=MODELS["SPILLOVER_SONNET_MODEL"], resend=True) - flipped
+    print(f"\n[{box.version}] echo case: the flip written {flipped - own:.1f}s after the client's write; session applied it "
+          f"{seen:.1f}s after the tick ({'healed by the statusline' if healed else 'no heal needed'}); prompt at the target {reached:.1f}s after it")
+    assert_target_requests(box)
