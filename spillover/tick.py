@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import types
+import typing  # noqa: F401 — loaded before the worker threads: see below
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -88,6 +89,8 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     need = prev.route != "plan" or pin is not None or near
     chain = [targets.get(name) for name in cfg.targets]
     target_ctx = {t.name: targets.TargetContext(now, need, dict(getattr(state, t.record_key) or {}) if t.record_key else {}) for t in chain}
+    # The jobs import lazily; a dataclass defined in one thread while another is still importing
+    # `typing` fails ("partially initialized module"), which is why typing is imported above.
     with ThreadPoolExecutor(max_workers=4) as pool:
         source_jobs = [(r, pool.submit(r.read, replace(ctx, record=state.source(r.name)))) for r in remote]
         health_jobs = [pool.submit(t.health, cfg, target_ctx[t.name]) for t in chain]
