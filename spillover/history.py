@@ -84,12 +84,18 @@ def collect(since_seconds, now=None):
         "now": now,
         "route": state.get("route"),
         "flips": [{"at": r["at"], "from": r.get("from"), "to": r["route"], "reason": redact(r.get("reason") or ""),
-                   "hot_bucket": r.get("hot_bucket")} for r in inside],
+                   "hot_bucket": r.get("hot_bucket"), "downshift": _downshift(r)} for r in inside],
         "time_on_route": {k: round(v) for k, v in sorted(time_on.items(), key=lambda kv: -kv[1]) if v > 0},
         "spills": shown,
         "openrouter_spend": round(sum(s["spend"] for s in openrouter if s["spend"] is not None), 6),
         "openrouter_spend_complete": all(s["spend"] is not None for s in openrouter),
     }
+
+
+def _downshift(record):
+    """The downshift a history line started ("fable>opus"), or None (none, or it ended there)."""
+    value = record.get("downshift")
+    return redact(value) if isinstance(value, str) and value else None
 
 
 def windows(data):
@@ -99,7 +105,9 @@ def windows(data):
 
     since, now = data["since"], data["now"]
     first = data["flips"][0]["from"] if data["flips"] else None
-    changes = [(since, first or data["route"] or "plan")] + [(f["at"], f["to"]) for f in data["flips"]]
+    # A model-wall downshift keeps the route on the plan; the timeline draws it as its own segment.
+    changes = [(since, first or data["route"] or "plan")] + [
+        (f["at"], "downshift" if f["to"] == "plan" and f.get("downshift") else f["to"]) for f in data["flips"]]
     readings = [(s.observed_at, s.bucket, s.percent, s.resets_at)
                 for s in samples.read(paths.state_path(paths.SAMPLES_JSONL), since=since - charts.FIVE_HOURS)]
     spends = [(s["start"], s["spend"]) for s in data["spills"] if s["spend"] is not None]

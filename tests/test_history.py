@@ -112,3 +112,21 @@ def test_no_history_yet(sandbox):
 def test_bad_since_is_a_usage_error(sandbox):
     proc = sandbox.run("history", "--since", "last week")
     assert proc.returncode == 2 and "duration 'last week'" in proc.stderr
+
+
+def test_history_chart_draws_a_model_wall_downshift(sandbox):
+    """A downshift keeps the route on the plan; the timeline still shows it as its own segment."""
+    now = time.time()
+    write_history(sandbox, now, [
+        flip(-4 * 3600, "plan", "plan", reason="seven_day_fable 100%"),
+        flip(-3 * 3600, "plan", "plan", reason="seven_day_fable reset"),
+    ])
+    lines = (sandbox.state_dir / "history.jsonl").read_text().splitlines()
+    marked = [json.loads(lines[0]) | {"downshift": "fable>opus"},
+              json.loads(lines[1]) | {"downshift": None, "downshift_before": "fable>opus"}]
+    (sandbox.state_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in marked))
+    data = json.loads(sandbox.run("history", "--json", "--since", "1d", check=True).stdout)
+    assert [f.get("downshift") for f in data["flips"]] == ["fable>opus", None]
+    text = sandbox.run("history", "--chart", "--since", "1d", check=True).stdout
+    strips = [line for line in text.splitlines() if "▄" * 3 in line or "d" * 3 in line]  # UTF-8 or ASCII mark
+    assert len(strips) == 1 and "downshift" in text, text
