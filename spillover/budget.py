@@ -107,7 +107,9 @@ def _utc(epoch):
 
 def run(cfg, alert_below=None, as_json=False, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
-    data = collect(cfg)
+    from spillover.redact import known_secrets, redact_tree
+
+    data = redact_tree(collect(cfg), known_secrets(cfg))  # a /key label may echo the key itself
     alert = None
     if alert_below is not None:
         data["alert_below"] = alert_below
@@ -197,7 +199,9 @@ def _per_million(price):
 
 def models(cfg, check=False, as_json=False, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
-    catalog = openrouter.fetch_models(cfg)
+    from spillover.redact import known_secrets, redact_tree
+
+    catalog = redact_tree(openrouter.fetch_models(cfg), known_secrets(cfg))
     roles = {}
     for name, slug in _configured(cfg):
         roles.setdefault(slug, []).append(name.removeprefix("SPILLOVER_").removesuffix("_MODEL").lower())

@@ -51,7 +51,9 @@ def _unexpected(exc, verbose):
         import traceback
 
         traceback.print_exc()
-    print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}"
+    from spillover.redact import KNOWN
+
+    print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc), KNOWN)[:300]}"
           + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
     return ExitCode.ERROR
 
@@ -76,7 +78,9 @@ def _main(argv):
     try:
         return args.func(args) or ExitCode.OK
     except SpilloverError as exc:
-        print(f"spillover: error: {exc}", file=sys.stderr)
+        from spillover import redact
+
+        print(f"spillover: error: {redact.redact(redact.printable(exc), redact.KNOWN)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -190,6 +194,9 @@ def _config():
     from spillover import config
 
     cfg = config.load()
+    from spillover.redact import install_log_filter
+
+    install_log_filter(cfg)
     for warning in cfg.warnings:
         print(f"spillover: warning: {warning}", file=sys.stderr)
     return cfg
@@ -206,10 +213,13 @@ def cmd_tick(args):
     except ConfigError as exc:
         tick.record_config_error(str(exc))
         raise
+    tick.arm_deadline(tick.deadline_seconds(cfg))
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:
         return ExitCode.OK  # another tick is doing the work
+    finally:
+        tick.disarm_deadline()
     if args.dry_run:
         print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
                           "hot_bucket": decision.hot_bucket, "details": decision.details}, indent=1, sort_keys=True, default=str))

@@ -48,6 +48,8 @@ def collect(cfg, now=None, config_error=None):
     config_error = config_error or state.config_error
     if config_error:
         problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
+    if state.cut_off:
+        problems.insert(0, f"last tick was cut off at the hard deadline: {state.cut_off}")
     return {
         "config_error": config_error,
         "route": summary.get("route"),
@@ -85,7 +87,9 @@ def show(cfg, as_json=False, out=None, config_error=None):
 
     out = out or sys.stdout
     now = time.time()
-    data = collect(cfg, now, config_error)
+    from spillover.redact import known_secrets, redact_tree
+
+    data = redact_tree(collect(cfg, now, config_error), known_secrets(cfg))
     if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
         return 0
