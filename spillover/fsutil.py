@@ -181,17 +181,25 @@ def atomic_write(path, data, mode=0o600):
 def write_if_changed(path, text, mode=0o600):
     """Write only when the content differs (direnv reloads on mtime). Returns True when written."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                if os.stat(path).st_mode & 0o777 != mode:
-                    os.chmod(path, mode)
-                return False
+        # Never through a link or into a FIFO: a planted name is replaced, not followed.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and info.st_size == len(text.encode("utf-8")):
+                with os.fdopen(fd, encoding="utf-8", closefd=False) as handle:
+                    same = handle.read() == text
+                if same:
+                    if info.st_mode & 0o777 != mode:
+                        os.fchmod(fd, mode)
+                    return False
+        finally:
+            os.close(fd)
     except (OSError, UnicodeDecodeError):
         pass
     atomic_write(path, text, mode)
     # mtime after the rename, not of the temp file's last write: a prompt hook that stamped in
     # between would otherwise see its stamp as newer than the new file and miss the change.
-    os.utime(path)
+    os.utime(path, follow_symlinks=False)
     return True
 
 
