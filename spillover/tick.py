@@ -75,11 +75,12 @@ def disarm_deadline():
     signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def run(cfg, *, now=None, dry_run=False, force_poll=False):
-    """One tick. Returns (decision, state.json dict, changed). Raises Busy when another tick runs."""
+def run(cfg, *, now=None, dry_run=False, force_poll=False, wait=None):
+    """One tick. Returns (decision, state.json dict, changed). Raises Busy when another tick runs
+    (after waiting up to `wait` seconds for it to end)."""
     now = time.time() if now is None else now
     state_dir = fsutil.ensure_state_dir()
-    with Lock(state_dir):
+    with Lock(state_dir, wait=wait):
         return _run_locked(cfg, state_dir, now, dry_run, force_poll)
 
 
