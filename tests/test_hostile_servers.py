@@ -8,6 +8,7 @@ Each tick runs as a real subprocess against loopback fakes; "bounded" means it e
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -331,3 +332,30 @@ def test_secrets_in_meter_output_and_stderr_are_never_stored_or_shown(sandbox, u
     meter.write_text("#!/bin/sh\nprintf '%s' '{\"usage\": {\"five_hour\": {\"utilization\": \"" + OPAQUE["access"] + "\"}}}'\n")
     second, _ = tick(box, "--poll")
     assert_no_opaque_secret(every_output(box, first, second))
+
+
+# --- the whole tick's hard deadline -----------------------------------------------------------------
+
+
+def test_a_hung_stage_is_cut_off_at_the_hard_deadline_releasing_the_lock(wired):
+    """Every read is bounded, so a stage that hangs is a bug of ours: the tick still ends at
+    3 × SPILLOVER_TIMEOUT + 5 s, exits non-zero, releases the lock and says where it stopped."""
+    spill(wired)
+    hang = ("import time, sys\n"
+            "from spillover.sources import statusline\n"
+            "statusline.StatuslineSource.read = lambda self, ctx: time.sleep(3600)\n"
+            "from spillover.cli import main\n"
+            "sys.exit(main(['tick']))\n")
+    env = dict(wired.env, SPILLOVER_TIMEOUT="0.5", SPILLOVER_SOURCES="statusline,oauth")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", hang], env=env, cwd=wired.root, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    assert proc.returncode != 0 and took < 3 * 0.5 + 5 + 3, (proc.returncode, took, proc.stderr)
+    assert "cut off at the hard deadline" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    state = wired.state()
+    assert state["route"] == "openrouter" and "reading local sources (statusline" in state["cut_off"], state.get("cut_off")
+    status = wired.run("status")
+    assert "last tick was cut off at the hard deadline: reading local sources (statusline" in status.stdout, status.stdout
+    # the lock was released: the next tick runs (and clears the mark)
+    again, _ = tick(wired)
+    assert again.returncode == 0 and "cut_off" not in wired.state(), again.stderr
