@@ -32,7 +32,8 @@ def collect(since_seconds, now=None):
     start = now - since_seconds
     from spillover.state import State  # the same repair of damaged fields the tick does
 
-    loaded = State.load(paths.state_dir())[0]
+    raw = fsutil.read_json(paths.state_path(paths.STATE_JSON), default={})
+    loaded = State.from_json(raw if isinstance(raw, dict) else {})[0]
     key = loaded.budget.get("key")
     state = {"route": loaded.route, "budget": {"key": key if isinstance(key, dict) else {}}}
     records = [r for r in fsutil.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
