@@ -17,6 +17,7 @@ from spillover.targets.openrouter import money
 
 ANTHROPIC_PREFIXES = ("anthropic/", "~anthropic/")
 MODEL_KEYS = (
+    ("SPILLOVER_FABLE_MODEL", "fable_model"),
     ("SPILLOVER_OPUS_MODEL", "opus_model"),
     ("SPILLOVER_SONNET_MODEL", "sonnet_model"),
     ("SPILLOVER_HAIKU_MODEL", "haiku_model"),
@@ -74,7 +75,14 @@ def collect(cfg, now=None):
         elif account_note is None:
             account_note = "unknown (OpenRouter did not give a balance for OPENROUTER_MANAGEMENT_KEY: is it a management key?)"
     known = [v for v in (key.limit_remaining, account and account["balance"]) if v is not None]
-    health = openrouter.guard(cfg, key, None if account is None else openrouter.Credits(account["total_credits"], account["total_usage"]), now=now)
+    from spillover import catalog, fsutil
+
+    state_dir = fsutil.ensure_state_dir()
+    catalog.refresh(cfg, state_dir, now)
+    models = catalog.for_config(cfg, state_dir).to_json()
+    need, why = openrouter.floor(cfg, models)
+    health = openrouter.guard(cfg, key, None if account is None else openrouter.Credits(account["total_credits"], account["total_usage"]),
+                              now=now, models=models)
     return {
         "fetched_at": now,
         "key": {
@@ -96,6 +104,9 @@ def collect(cfg, now=None):
         "budget": min(known) if known else None,
         "guard": {"healthy": health.healthy, "reason": redact(health.reason, cfg.secrets)},
         "min_balance": cfg.min_balance,
+        "floor": round(need, 4),
+        "floor_why": why,
+        "models": models,
         "daily_cap": cfg.daily_cap,
         "monthly_cap": cfg.monthly_cap,
     }
@@ -147,7 +158,12 @@ def render(data):
     else:
         lines.append(f"account balance  {data['account_note']}")
     budget = "unlimited as far as spillover can see" if data["budget"] is None else money(data["budget"])
-    lines.append(f"budget           {budget}  (lower of key remaining and balance; floor {money(data['min_balance'])})")
+    lines.append(f"budget           {budget}  (lower of key remaining and balance)")
+    lines.append(f"floor            {money(data['floor'])} = {data['floor_why']}")
+    models = data.get("models") or {}
+    if models.get("slugs"):
+        mapped = ", ".join(f"{tier} {slug}" for tier, slug in models["slugs"].items())
+        lines.append(f"models           {mapped}  ({models.get('source')})")
     caps = []
     if data["daily_cap"] is not None:
         caps.append(f"daily cap {money(data['daily_cap'])}")
@@ -202,9 +218,15 @@ def models(cfg, check=False, as_json=False, out=None, err=None):
     from spillover.redact import known_secrets, redact_tree
 
     catalog = redact_tree(openrouter.fetch_models(cfg), known_secrets(cfg))
+    from spillover import catalog as cat
+
+    # what the route maps: configured slugs, else the newest in this catalog
+    mapped = cat.model_map({t: getattr(cfg, cat.CONFIG_ATTRS[t]) for t in cat.TIERS},
+                           {"fetched_at": time.time(), "models": cat.compact(catalog)})
     roles = {}
-    for name, slug in _configured(cfg):
-        roles.setdefault(slug, []).append(name.removeprefix("SPILLOVER_").removesuffix("_MODEL").lower())
+    for tier, slug in mapped.slugs.items():
+        roles.setdefault(slug, []).append(tier)
+    roles.setdefault(cfg.subagent_model or mapped.slugs["sonnet"], []).append("subagent")
     if check:
         results = check_models(cfg, catalog)
         missing = [r for r in results if not r[1]]

@@ -82,6 +82,16 @@ def _seconds(key, raw):
     return value
 
 
+def _tokens(key, raw):
+    try:
+        value = int(raw.strip().replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r}: expected a whole number of tokens") from None
+    if not 1000 <= value <= 10_000_000:
+        raise ConfigError(f"{key}={raw!r}: expected tokens between 1000 and 10000000")
+    return value
+
+
 def _choice(*allowed):
     def parse(key, raw):
         value = raw.strip().lower()
@@ -215,6 +225,11 @@ KEYS = (
     Key("SPILLOVER_RESUME", "resume", "50", _percent, "return to the plan when the hot bucket is back under this percent"),
     Key("SPILLOVER_TARGETS", "targets", "openrouter", _list_of(_target_names), "ordered spill targets: openrouter, anthropic, gateway"),
     Key("SPILLOVER_WEEKLY", "weekly", "notify", _choice("notify", "spill", "ignore"), "weekly bucket at the wall: notify, spill or ignore"),
+    Key("SPILLOVER_MODEL_WALL", "model_wall", "downshift", _choice("downshift", "spill", "notify"), "a per-model weekly bucket (Fable, Opus, …) at the wall: downshift that tier's alias on the plan, spill, or notify"),
+    Key("SPILLOVER_PLAN_FABLE_MODEL", "plan_fable_model", "claude-fable-5-1", _slug, "Anthropic model id of the fable tier on the plan (a downshift target)"),
+    Key("SPILLOVER_PLAN_OPUS_MODEL", "plan_opus_model", "claude-opus-5-5", _slug, "Anthropic model id the fable alias moves to when Fable is at its wall"),
+    Key("SPILLOVER_PLAN_SONNET_MODEL", "plan_sonnet_model", "claude-sonnet-5-5", _slug, "Anthropic model id a walled opus (or fable) alias moves to"),
+    Key("SPILLOVER_PLAN_HAIKU_MODEL", "plan_haiku_model", "claude-haiku-5-5", _slug, "Anthropic model id a walled sonnet alias moves to"),
     Key("SPILLOVER_EXTRA_USAGE", "extra_usage", "spill", _choice("spill", "stay"), "when Anthropic's usage credits are on: still spill, or stay on the plan"),
     Key("SPILLOVER_LEAD_MINUTES", "lead_minutes", "5", _minutes, "spill when the forecast reaches the threshold within this many minutes"),
     Key("SPILLOVER_FRESH_MINUTES", "fresh_minutes", "15", _minutes, "a quota sample older than this is stale and never flips the route"),
@@ -237,14 +252,18 @@ KEYS = (
     Key("SPILLOVER_LOW_BALANCE", "low_balance", "5.00", _money, "notify once when a target's budget falls under this (USD)"),
     Key("SPILLOVER_DAILY_CAP", "daily_cap", "", _optional_money, "skip OpenRouter when the key spent this much today (USD, UTC day)"),
     Key("SPILLOVER_MONTHLY_CAP", "monthly_cap", "", _optional_money, "skip OpenRouter when the key spent this much this month (USD)"),
-    Key("SPILLOVER_OPUS_MODEL", "opus_model", "anthropic/claude-opus-4.8", _slug, "OpenRouter slug for the opus alias"),
-    Key("SPILLOVER_SONNET_MODEL", "sonnet_model", "anthropic/claude-sonnet-4.6", _slug, "OpenRouter slug for the sonnet alias"),
-    Key("SPILLOVER_HAIKU_MODEL", "haiku_model", "anthropic/claude-haiku-4.5", _slug, "OpenRouter slug for the haiku alias and background work"),
-    Key("SPILLOVER_SUBAGENT_MODEL", "subagent_model", "anthropic/claude-sonnet-4.6", _slug, "OpenRouter slug for subagents"),
+    Key("SPILLOVER_TURN_CONTEXT_TOKENS", "turn_context_tokens", "200000", _tokens, "context tokens of one maximal turn, for the OpenRouter budget floor"),
+    Key("SPILLOVER_TURN_OUTPUT_TOKENS", "turn_output_tokens", "32000", _tokens, "output tokens of one maximal turn (Claude Code's max_tokens for an OpenRouter slug)"),
+    Key("SPILLOVER_FABLE_MODEL", "fable_model", "", _slug, "OpenRouter slug for the fable alias (unset: the newest in OpenRouter's catalog)"),
+    Key("SPILLOVER_OPUS_MODEL", "opus_model", "", _slug, "OpenRouter slug for the opus alias (unset: the newest in OpenRouter's catalog)"),
+    Key("SPILLOVER_SONNET_MODEL", "sonnet_model", "", _slug, "OpenRouter slug for the sonnet alias (unset: the newest in OpenRouter's catalog)"),
+    Key("SPILLOVER_HAIKU_MODEL", "haiku_model", "", _slug, "OpenRouter slug for the haiku alias and background work (unset: from the catalog)"),
+    Key("SPILLOVER_SUBAGENT_MODEL", "subagent_model", "", _slug, "OpenRouter slug for subagents (unset: the sonnet slug)"),
     Key("SPILLOVER_ANTHROPIC_API_KEY", "anthropic_key", "", _secret, "Anthropic API key for the anthropic target", True),
     Key("SPILLOVER_GATEWAY_BASE_URL", "gateway_base_url", "", _optional_url, "base URL of an Anthropic-compatible gateway"),
     Key("SPILLOVER_GATEWAY_TOKEN", "gateway_token", "", _secret, "bearer token for the gateway", True),
     Key("SPILLOVER_GATEWAY_HEALTH_URL", "gateway_health_url", "", _optional_url, "optional URL that must answer 2xx for the gateway to count as healthy"),
+    Key("SPILLOVER_GATEWAY_FABLE_MODEL", "gateway_fable_model", "", _slug, "gateway model for the fable alias (unset: the gateway's default)"),
     Key("SPILLOVER_GATEWAY_OPUS_MODEL", "gateway_opus_model", "", _slug, "gateway model for the opus alias (unset: the gateway's default)"),
     Key("SPILLOVER_GATEWAY_SONNET_MODEL", "gateway_sonnet_model", "", _slug, "gateway model for the sonnet alias"),
     Key("SPILLOVER_GATEWAY_HAIKU_MODEL", "gateway_haiku_model", "", _slug, "gateway model for the haiku alias"),
@@ -270,6 +289,11 @@ class Config:
     resume: float
     targets: tuple
     weekly: str
+    model_wall: str
+    plan_fable_model: str
+    plan_opus_model: str
+    plan_sonnet_model: str
+    plan_haiku_model: str
     extra_usage: str
     lead_minutes: float
     fresh_minutes: float
@@ -292,6 +316,9 @@ class Config:
     low_balance: float
     daily_cap: float | None
     monthly_cap: float | None
+    turn_context_tokens: int
+    turn_output_tokens: int
+    fable_model: str
     opus_model: str
     sonnet_model: str
     haiku_model: str
@@ -300,6 +327,7 @@ class Config:
     gateway_base_url: str
     gateway_token: str = field(repr=False)
     gateway_health_url: str
+    gateway_fable_model: str
     gateway_opus_model: str
     gateway_sonnet_model: str
     gateway_haiku_model: str

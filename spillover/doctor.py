@@ -16,7 +16,7 @@ from spillover.exitcodes import ExitCode
 from spillover.errors import ConfigError, SourceError, SpilloverError
 from spillover.fmt import ago as _ago
 from spillover.fmt import clock as _clock
-from spillover.redact import redact
+from spillover.redact import mask, redact
 
 OK, WARN, FAIL = "✔", "⚠", "✖"
 
@@ -53,7 +53,8 @@ def run(now=None, out=None):
     check_route(report, now)
     check_direnv_and_hook(report)
     check_statusline(report, cfg)
-    check_claude(report)
+    check_claude(report, state)
+    check_rejected_key(report, cfg)
     check_extra_usage(report, cfg)
     check_stored_api_key(report, cfg)
     return 1 if report.failed else 0
@@ -210,9 +211,14 @@ def check_models(report, cfg):
     bad = [(slug, hint) for slug, ok, hint in results if not ok]
     if bad:
         text = "; ".join(f"{slug} is not on OpenRouter ({hint})" for slug, hint in bad)
-        report.line(FAIL, "models", text, "set SPILLOVER_OPUS_MODEL / _SONNET_ / _HAIKU_ / _SUBAGENT_MODEL to slugs from `spillover models`")
+        report.line(FAIL, "models", text, "set SPILLOVER_FABLE_MODEL / _OPUS_ / _SONNET_ / _HAIKU_ / _SUBAGENT_MODEL to slugs from "
+                    "`spillover models`, or unset them to follow OpenRouter's catalog")
     else:
-        report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist")
+        from spillover import catalog
+
+        mapped = catalog.for_config(cfg)
+        report.line(OK, "models", f"{len(results)} configured OpenRouter model slug(s) exist; the route maps "
+                    + ", ".join(f"{tier} {slug}" for tier, slug in mapped.slugs.items()) + f" ({mapped.source})")
 
 
 # --- the schedule and the route -----------------------------------------------------------------------
@@ -379,21 +385,46 @@ def check_statusline(report, cfg):
                     "spillover install statusline")
 
 
-def check_claude(report):
+def check_claude(report, state=None):
+    """The installed client against the versions the tests cover (the version is the one the
+    usage source caches for its User-Agent)."""
+    from spillover.sources import oauth
+
     exe = shutil.which("claude")
     if not exe:
         report.line(FAIL, "claude", "`claude` is not on PATH", "npm install -g @anthropic-ai/claude-code")
         return
-    try:
-        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=15, check=False)
-        version = (proc.stdout.split() or [""])[0]
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        report.line(WARN, "claude", f"{exe} --version failed ({exc.__class__.__name__})")
-        return
-    if not version[:1].isdigit():
+    cache = dict((state.source("oauth").extra.get("client") or {}) if state is not None else {})
+    version = oauth.claude_version(cache)
+    have = oauth.version_key(version)
+    if have is None or version == oauth.FALLBACK_CLIENT_VERSION:
         report.line(WARN, "claude", f"{exe} --version printed no version")
         return
-    report.line(OK, "claude", f"Claude Code {version} ({exe})")
+    oldest, newest = oauth.OLDEST_SUPPORTED_CLIENT, oauth.NEWEST_TESTED_CLIENT
+    if have < oauth.version_key(oldest):
+        report.line(FAIL, "claude", f"Claude Code {version} ({exe}) is older than the oldest supported {oldest}",
+                    "update it: `claude update` or npm install -g @anthropic-ai/claude-code@latest")
+    elif have > oauth.version_key(newest):
+        report.line(WARN, "claude", f"Claude Code {version} ({exe}) is newer than tested (newest tested {newest}); "
+                    "wall wordings may have changed", "report a wall spillover misses with `spillover status`")
+    else:
+        report.line(OK, "claude", f"Claude Code {version} ({exe})")
+
+
+def check_rejected_key(report, cfg):
+    """An Anthropic key Claude Code once declined (customApiKeyResponses.rejected keeps its last
+    20 characters): Claude Code ignores it, so the anthropic route ends at "Not logged in"."""
+    if not cfg.anthropic_key:
+        return
+    from spillover.sources import claude_json
+
+    loaded = claude_json.load(cfg)
+    if claude_json.rejected_key(cfg, cfg.anthropic_key, loaded):
+        report.line(FAIL, "anthropic", f"Claude Code has SPILLOVER_ANTHROPIC_API_KEY ({mask(cfg.anthropic_key)}) in "
+                    f"customApiKeyResponses.rejected of {loaded[0]}: it ignores that key, and the anthropic route would "
+                    "fall back to \"Not logged in\"",
+                    f"remove the key's last 20 characters from customApiKeyResponses.rejected in {loaded[0]} "
+                    "(or answer Yes when `claude` asks whether to use the key)")
 
 
 def check_extra_usage(report, cfg):

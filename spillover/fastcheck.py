@@ -49,12 +49,30 @@ def read(now=None):
         "stale": age is None or age > stale_after or age < -300,
         "pin": state.get("pin") if isinstance(state.get("pin"), dict) else None,
         "hot_bucket": text("hot_bucket"),
+        "buckets": _buckets(state.get("buckets")),
     }
+    details = state.get("details") if isinstance(state.get("details"), dict) else {}
+    shift = details.get("downshift_text")
+    summary["downshift"] = shift if isinstance(shift, str) and shift and summary["route"] == "plan" else None
     if summary["stale"]:
         when = "never" if age is None else f"{age / 60:.0f} min ago"
         summary["reason"] = f"last decision {when} (route {summary['route']}): the cron tick seems not to run; see `spillover doctor`"
         return ExitCode.STALE, summary
+    blind = details.get("blind")
+    if isinstance(blind, str) and blind:
+        # Blind: the route in place stands, but nothing says whether the plan is at a wall.
+        summary["blind"] = True
+        summary["reason"] = f"blind: {blind} (route {summary['route']} kept)"
+        return ExitCode.STALE, summary
     return EXIT_BY_STATUS.get(summary["status"], ExitCode.STALE), summary
+
+
+def _buckets(buckets):
+    """{bucket: {percent, resets_at}} of state.json's buckets (per-model weekly ones included)."""
+    if not isinstance(buckets, dict):
+        return {}
+    return {name: {"percent": number(b.get("percent")), "resets_at": number(b.get("resets_at"))}
+            for name, b in list(buckets.items())[:32] if isinstance(name, str) and isinstance(b, dict)}
 
 
 def main(argv):
@@ -65,7 +83,7 @@ def main(argv):
         elif arg == "--json":
             as_json = True
         elif arg in ("-h", "--help"):
-            print(USAGE_TEXT + "\n\nexit status: 0 plan, 3 spilled, 4 blocked, 5 stale or unknown, 1 error, 2 usage")
+            print(USAGE_TEXT + "\n\nexit status: 0 plan, 3 spilled, 4 blocked, 5 stale or unknown (blind), 1 error, 2 usage")
             return ExitCode.PLAN
         else:
             print(f"{USAGE_TEXT}\nspillover check: unknown argument {arg!r}", file=sys.stderr)
@@ -78,5 +96,9 @@ def main(argv):
         route = summary.get("route") or "unknown"
         pin = summary.get("pin")
         pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
-        print(f"{route}{pinned}: {summary.get('reason', '')}" if code != ExitCode.STALE else f"stale: {summary['reason']}")
+        shifted = f" [{summary['downshift']}]" if summary.get("downshift") else ""
+        if code != ExitCode.STALE:
+            print(f"{route}{pinned}{shifted}: {summary.get('reason', '')}")
+        else:
+            print(summary["reason"] if summary.get("blind") else f"stale: {summary['reason']}")
     return code

@@ -18,12 +18,31 @@ from spillover.sanitize import number
 
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
-BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "unknown", "overage")
+BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "seven_day_fable", "unknown", "overage")
+# Claim names that are another name of a bucket (the Fable window's header family is 7d_oi).
+ALIASES = {"seven_day_overage_included": "seven_day_fable", "7d_oi": "seven_day_fable"}
+MAX_BUCKETS = 24  # per trace line
 
 
-def record(t, source, buckets):
-    """A trace line: buckets maps name -> (percent, resets_at or None)."""
+def bucket_name(name):
+    """The bucket a trace line's key names, or None: a known bucket, an alias of one, or any
+    per-model weekly bucket `seven_day_<model>` (lowercase letters, digits and `_`)."""
+    if not isinstance(name, str):
+        return None
+    name = ALIASES.get(name, name)
+    if name in BUCKETS:
+        return name
+    rest = name.removeprefix("seven_day_")
+    if rest != name and 0 < len(rest) <= 32 and all(c.isdigit() or c == "_" or "a" <= c <= "z" for c in rest):
+        return name
+    return None
+
+
+def record(t, source, buckets, account=None):
+    """A trace line: buckets maps name -> (percent, resets_at or None); account: the config dir it was read for."""
     line = {"t": round(float(t), 3), "source": source}
+    if account:
+        line["account"] = account
     for name, (pct, resets_at) in buckets.items():
         line[name] = {"percent": round(float(pct), 2), "resets_at": resets_at}
     return line
@@ -80,14 +99,16 @@ def to_samples(line):
     from spillover.policy import Sample
 
     out = []
-    for bucket in BUCKETS:
-        entry = line.get(bucket)
-        if not isinstance(entry, dict):
+    account = line.get("account") if isinstance(line.get("account"), str) else None
+    for key, entry in line.items():
+        bucket = bucket_name(key)
+        if bucket is None or not isinstance(entry, dict) or len(out) >= MAX_BUCKETS:
             continue
         pct, resets = number(entry.get("percent")), number(entry.get("resets_at"))
         if pct is None:
             continue
-        out.append(Sample(bucket, pct, float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall"))))
+        out.append(Sample(bucket, pct, float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall")),
+                          account))
     return out
 
 

@@ -33,6 +33,7 @@ def collect(cfg, now=None, config_error=None):
             "state": (states.get(name) or {}).get("state"),
             "why": (states.get(name) or {}).get("why"),
             "wall": data.get("wall", False),
+            "severity": _severity(state.sources, data.get("source"), name),
         }
         fc = forecasts.get(name)
         if fc:
@@ -50,8 +51,17 @@ def collect(cfg, now=None, config_error=None):
         problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
     if state.cut_off:
         problems.insert(0, f"last tick was cut off at the hard deadline: {state.cut_off}")
+    models = budget.get("models") if isinstance(budget.get("models"), dict) else None
+    floor = floor_why = None
+    if "openrouter" in cfg.targets:
+        from spillover.targets.openrouter import floor as turn_floor
+
+        floor, floor_why = turn_floor(cfg, models)
     return {
         "config_error": config_error,
+        "models": models,
+        "floor": floor,
+        "floor_why": floor_why,
         "route": summary.get("route"),
         "status": summary.get("status"),
         "exit": code,
@@ -64,6 +74,12 @@ def collect(cfg, now=None, config_error=None):
         "pin_ignored": details.get("pin_ignored"),
         "buckets": buckets,
         "weekly_walls": details.get("weekly_walls") or [],
+        "pin_command": details.get("pin_command"),
+        "downshift": details.get("downshift") or [],
+        "downshift_text": summary.get("downshift"),
+        "blind": details.get("blind"),
+        "account": details.get("account"),
+        "other_accounts": details.get("other_accounts") or {},
         "targets": state.targets_health(),
         "budget": {
             "key": budget.get("key"),
@@ -80,6 +96,14 @@ def collect(cfg, now=None, config_error=None):
         "state_dir": paths.state_dir(),
         "config_file": cfg.path,
     }
+
+
+def _severity(records, source, bucket):
+    """The usage answer's severity (normal, warning, critical) of a bucket its source kept."""
+    record = records.get(source) if isinstance(source, str) else None
+    found = record.get("severity") if isinstance(record, dict) else None
+    value = found.get(bucket) if isinstance(found, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def bar_rows(data):
@@ -190,8 +214,20 @@ def show(cfg, as_json=False, out=None, config_error=None):
         if b.get("wall_in_minutes") is not None:
             extra = f"  wall in ~{b['wall_in_minutes']:.0f} min"
         w(f"  {b['bucket']:<16} {pct:>5}   {until(b['resets_in_seconds']):>9}  {b['source'] or '-':<11} {ago(b['age_seconds']):>8}  {b['state'] or '-'}{extra}\n")
+    pin_cmd = data.get("pin_command") or "spillover pin openrouter --until-reset"
     for wall in data["weekly_walls"]:
-        w(f"  ⚠ {wall} is at the wall: spillover does not spill on weekly walls unless SPILLOVER_WEEKLY=spill or you pin\n")
+        setting = "SPILLOVER_WEEKLY=spill" if wall == policy.SEVEN_DAY else "SPILLOVER_MODEL_WALL=spill"
+        w(f"  ⚠ {wall} is at the wall: spillover does not spill on it unless {setting}; to spill now: `{pin_cmd}`\n")
+    for shift in data["downshift"] if data["downshift_text"] else ():
+        when = f" until {clock(shift['resets_at'])}" if shift.get("resets_at") else " until its reset"
+        w(f"  ↓ downshift {shift['from']}>{shift['to']}: {shift['variable']}={shift['model']} on the plan{when}\n")
+    if data["downshift_text"]:
+        w("    a session pinned to a full model id (not the alias) is not covered: use /model with an alias\n")
+    if data["blind"]:
+        w(f"  ✖ blind: {data['blind']}\n")
+    for who, got in sorted(data["other_accounts"].items()):
+        shown = ", ".join(f"{b} {policy.fmt_pct(v.get('percent', 0))}" for b, v in sorted(got.items()))
+        w(f"  other account {who}: {shown} (shown only; the decision uses {data['account']})\n")
     w("\ntargets\n")
     if not data["targets"]:
         w("  (none evaluated yet)\n")
@@ -202,6 +238,12 @@ def show(cfg, as_json=False, out=None, config_error=None):
         remaining = "unlimited" if key.get("limit_remaining") is None else money(key["limit_remaining"])
         w(f"  openrouter key: remaining {remaining}, spent today {money(key.get('usage_daily'))}, this month {money(key.get('usage_monthly'))}"
           f" (as of {ago(now - data['budget']['fetched_at']) if data['budget'].get('fetched_at') else 'never'})\n")
+    if data["floor"] is not None:
+        w(f"  openrouter floor {money(data['floor'])} = {data['floor_why']}\n")
+    models = data["models"] or {}
+    if isinstance(models.get("slugs"), dict):
+        mapped = ", ".join(f"{tier} {slug}" for tier, slug in models["slugs"].items())
+        w(f"  openrouter models: {mapped} ({models.get('source')})\n")
     w("\nsources\n")
     for name, rec in sorted((data["sources"] or {}).items()):
         if rec.get("error"):

@@ -25,7 +25,7 @@ def test_defaults(tmp_path):
     assert cfg.openrouter_api_url == "https://openrouter.ai/api/v1"
     assert cfg.openrouter_base_url == "https://openrouter.ai/api"
     assert cfg.min_balance == 1.0
-    assert cfg.sonnet_model == "anthropic/claude-sonnet-4.6"
+    assert cfg.sonnet_model == "" and cfg.fable_model == ""  # unset: the newest in OpenRouter's catalog
     assert all(origin == "default" for origin in cfg.origin.values())
 
 

@@ -144,7 +144,7 @@ def test_openrouter_below_the_floor(wired):
     wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=0.4))
     _, got = doctor(wired)
     mark, text = got["openrouter"][0]
-    assert mark == "✖" and "key remaining $0.40 (monthly) < floor $1.00" in text
+    assert mark == "✖" and "key remaining $0.40 (monthly) < floor $3.60 = one Fable turn" in text
 
 
 def test_unknown_model_slug(wired):

@@ -44,7 +44,7 @@ def test_json(wired):
 def test_check_passes_with_the_default_slugs(wired):
     proc = wired.run("models", "--check")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("✔") == 3 and proc.stderr == ""
+    assert "✖" not in proc.stdout and proc.stderr == ""  # nothing configured: the route follows the catalog
 
 
 def test_check_warns_with_the_closest_match(wired):
@@ -71,7 +71,6 @@ def test_check_models_for_doctor(wired):
     cfg = config.load(dict(wired.env, SPILLOVER_HAIKU_MODEL="anthropic/claude-haikoo-4.5", SPILLOVER_OPUS_MODEL="nobody/nothing-at-all"))
     assert budget.check_models(cfg) == [
         ("nobody/nothing-at-all", False, "no similar model in OpenRouter's catalog"),
-        ("anthropic/claude-sonnet-4.6", True, ""),
         ("anthropic/claude-haikoo-4.5", False, "did you mean anthropic/claude-haiku-4.5?"),
     ]
 

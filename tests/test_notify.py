@@ -120,13 +120,13 @@ def test_notify_off_silences_desktop_and_hook_without_replaying_later(wired, rec
 def test_low_budget_fires_once_per_crossing(wired, recorder):
     env = recorder.env(wired, SPILLOVER_POLL_MINUTES="0", SPILLOVER_LOW_BALANCE="5")
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0))
-    wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=3.0))
+    wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=4.0))  # over the $3.60 floor of one Fable turn
     for _ in range(3):
         tick(wired, env)
     assert kinds(recorder) == ["flip", "low_budget"]
     low = recorder.events()[1]
-    assert (low["target"], low["remaining"], low["low_balance"]) == ("openrouter", 3.0, 5.0)
-    assert "$3.00 is under $5.00" in low["message"]
+    assert (low["target"], low["remaining"], low["low_balance"]) == ("openrouter", 4.0, 5.0)
+    assert "$4.00 is under $5.00" in low["message"]
     wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=5.5))  # above the floor, not clearly: no re-arm
     tick(wired, env)
     wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=4.0))
@@ -134,7 +134,7 @@ def test_low_budget_fires_once_per_crossing(wired, recorder):
     assert kinds(recorder) == ["flip", "low_budget"]
     wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=20.0))  # topped up: re-armed
     tick(wired, env)
-    wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=2.0))
+    wired.openrouter.set("/api/v1/key", json=fakes.key_body(remaining=4.5))
     tick(wired, env)
     tick(wired, env)
     assert kinds(recorder) == ["flip", "low_budget", "low_budget"]

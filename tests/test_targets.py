@@ -88,7 +88,7 @@ def test_key_with_budget_spills_to_openrouter(wired):
 
 
 @pytest.mark.parametrize("exhausted, why", [
-    (dict(json=fakes.key_body(remaining=0.0, monthly=50.0)), "key remaining $0.00 (monthly) < floor $1.00"),
+    (dict(json=fakes.key_body(remaining=0.0, monthly=50.0)), "key remaining $0.00 (monthly) < floor $3.60 = one Fable turn (anthropic/claude-fable-5.1): 200k in × $10/M + 32k out × $50/M = $3.60"),
     (dict(status=403, json=fakes.KEY_LIMIT_403), "HTTP 403: Key limit exceeded (monthly limit)"),
     (dict(status=402, json=fakes.CREDITS_402), "HTTP 402: Insufficient credits"),
 ])
@@ -115,7 +115,7 @@ def test_key_exhausted_mid_spill_moves_to_anthropic(wired, exhausted, why):
     (dict(status=402, json=fakes.CREDITS_402), "HTTP 402"),
     (dict(status=401, json=fakes.error_body(401, "User not found.")), "HTTP 401: User not found."),
     (dict(status=429, json=fakes.RATE_LIMIT_429, headers={"Retry-After": "60"}), "HTTP 429: Rate limit exceeded"),
-    (dict(json=fakes.key_body(remaining=0.4)), "key remaining $0.40 (monthly) < floor $1.00"),
+    (dict(json=fakes.key_body(remaining=0.4)), "key remaining $0.40 (monthly) < floor $3.60 = one Fable turn (anthropic/claude-fable-5.1): 200k in × $10/M + 32k out × $50/M = $3.60"),
     (dict(json=fakes.key_body(disabled=True)), "disabled"),
     (dict(json=fakes.key_body(expires_at="2020-01-01T00:00:00Z")), "expired"),
     (dict(json=fakes.key_body(is_management_key=True)), "management key"),
@@ -201,7 +201,7 @@ def test_account_balance_under_the_floor_skips_openrouter(wired):
     tick(wired, env)
     status = status_json(wired, env)
     assert status["route"] == "anthropic"
-    assert target(status, "openrouter")["reason"] == "account balance $0.50 < floor $1.00"
+    assert target(status, "openrouter")["reason"] == "account balance $0.50 < floor $3.60 = one Fable turn (anthropic/claude-fable-5.1): 200k in × $10/M + 32k out × $50/M = $3.60"
     assert wired.openrouter.hits("/api/v1/credits")[-1]["headers"]["Authorization"] == f"Bearer {MGMT_KEY}"
 
 
@@ -234,13 +234,14 @@ def test_gateway_health_url_decides_the_gateway(wired):
 # --- the env var set of every route, sourced by real bash -------------------------------------
 
 OPENROUTER_MODELS = {
+    "ANTHROPIC_DEFAULT_FABLE_MODEL": "anthropic/claude-fable-5.1",  # the fake catalog has no Fable: built-in
     "ANTHROPIC_DEFAULT_OPUS_MODEL": "anthropic/claude-opus-4.8",
     "ANTHROPIC_DEFAULT_SONNET_MODEL": "anthropic/claude-sonnet-4.6",
     "ANTHROPIC_DEFAULT_HAIKU_MODEL": "anthropic/claude-haiku-4.5",
     "CLAUDE_CODE_SUBAGENT_MODEL": "anthropic/claude-sonnet-4.6",
 }
 GATEWAY = {"SPILLOVER_TARGETS": "gateway", "SPILLOVER_GATEWAY_BASE_URL": GATEWAY_URL, "SPILLOVER_GATEWAY_TOKEN": GATEWAY_TOKEN}
-GATEWAY_MODELS = {"SPILLOVER_GATEWAY_OPUS_MODEL": "gw-opus", "SPILLOVER_GATEWAY_SONNET_MODEL": "gw-sonnet",
+GATEWAY_MODELS = {"SPILLOVER_GATEWAY_FABLE_MODEL": "gw-fable", "SPILLOVER_GATEWAY_OPUS_MODEL": "gw-opus", "SPILLOVER_GATEWAY_SONNET_MODEL": "gw-sonnet",
                   "SPILLOVER_GATEWAY_HAIKU_MODEL": "gw-haiku", "SPILLOVER_GATEWAY_SUBAGENT_MODEL": "gw-sub"}
 
 
@@ -255,7 +256,7 @@ def _routes(server_url):
         "openrouter": (96.0, {}, openrouter),
         "anthropic": (96.0, {"SPILLOVER_TARGETS": "anthropic", "SPILLOVER_ANTHROPIC_API_KEY": ANT_KEY}, {"ANTHROPIC_API_KEY": ANT_KEY}),
         "gateway-with-models": (96.0, dict(GATEWAY, **GATEWAY_MODELS), dict(gateway, **{
-            "ANTHROPIC_DEFAULT_OPUS_MODEL": "gw-opus", "ANTHROPIC_DEFAULT_SONNET_MODEL": "gw-sonnet",
+            "ANTHROPIC_DEFAULT_FABLE_MODEL": "gw-fable", "ANTHROPIC_DEFAULT_OPUS_MODEL": "gw-opus", "ANTHROPIC_DEFAULT_SONNET_MODEL": "gw-sonnet",
             "ANTHROPIC_DEFAULT_HAIKU_MODEL": "gw-haiku", "CLAUDE_CODE_SUBAGENT_MODEL": "gw-sub"})),
         "gateway-without-models": (96.0, GATEWAY, gateway),
     }

@@ -14,7 +14,7 @@ from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY
 
 MANAGED = (
-    "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_DEFAULT_FABLE_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL",
     "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL", "CLAUDE_CODE_SUBAGENT_MODEL",
 )
 POLL_NOW = {"SPILLOVER_POLL_MINUTES": "0"}  # every tick may read the usage endpoint
@@ -80,7 +80,7 @@ def test_key_under_floor_stays_on_plan_and_check_says_blocked(wired):
     text = wired.route_env()
     assert "export SPILLOVER_ROUTE='blocked'" in text
     assert "ANTHROPIC_BASE_URL" in text.splitlines()[-1]  # in the unset line
-    assert "key remaining $0.40 (monthly) < floor $1.00" in status_json(wired)["reason"]
+    assert "key remaining $0.40 (monthly) < floor $3.60 = one Fable turn" in status_json(wired)["reason"]
 
 
 def test_reset_passed_and_low_reading_returns_to_plan(wired):
@@ -306,6 +306,7 @@ def test_openrouter_route_sourced_variable_by_variable(wired, shell):
         "ANTHROPIC_BASE_URL": f"{wired.openrouter.url}/api",
         "ANTHROPIC_AUTH_TOKEN": OR_KEY,
         "ANTHROPIC_API_KEY": "",  # set and empty, not unset
+        "ANTHROPIC_DEFAULT_FABLE_MODEL": "anthropic/claude-fable-5.1",  # not in the fake catalog: built-in
         "ANTHROPIC_DEFAULT_OPUS_MODEL": "anthropic/claude-opus-4.8",
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "anthropic/claude-sonnet-4.6",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "anthropic/claude-haiku-4.5",

@@ -5,6 +5,7 @@ feet and log it out. An expired token makes the plan quota "unknown" until Claud
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,12 +20,34 @@ from spillover.times import parse_time  # noqa: F401 (also used by the command s
 
 BETA = "oauth-2025-04-20"
 FALLBACK_CLIENT_VERSION = "2.1.0"
+# The Claude Code versions the tests cover (tests/e2e/package.json pins both; README "Supported
+# Claude Code versions" states them): doctor flags an older client and warns on a newer one.
+OLDEST_SUPPORTED_CLIENT = "2.1.197"
+NEWEST_TESTED_CLIENT = "2.1.332"
+
+
+def version_key(version):
+    """(2, 1, 197) of "2.1.197" (a pre-release suffix ignored), or None."""
+    parts = re.match(r"(\d+)\.(\d+)\.(\d+)", str(version or ""))
+    return tuple(int(p) for p in parts.groups()) if parts else None
 EXPIRY_MARGIN = 300  # seconds; Claude Code itself treats a token this close to expiry as expired
 KEYCHAIN_SERVICE = "Claude Code-credentials"
 CREDENTIALS_MAX_BYTES = 64 * 1024  # a real .credentials.json is well under 1 KiB
+# Flat fields of the answer; codename buckets (seven_day_omelette, seven_day_cowork,
+# seven_day_oauth_apps, …) are ignored.
 FLAT_BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet")
-# limits[] kinds -> bucket; weekly_scoped is resolved by its model's display name.
+# limits[] kinds -> bucket; weekly_scoped is named after its model (model_bucket).
 LIMIT_KINDS = {"session": "five_hour", "weekly_all": "seven_day"}
+MAX_SCOPED = 16  # weekly_scoped entries taken from one answer (a lying server sends thousands)
+SEVERITIES = ("normal", "warning", "critical")
+
+
+def model_bucket(display_name):
+    """The bucket of a per-model weekly cap: `seven_day_` + the model's display name, lowercased,
+    every run of other characters than a-z0-9 as one `_` ("Fable" -> seven_day_fable); None
+    when nothing is left."""
+    name = re.sub(r"[^a-z0-9]+", "_", str(display_name or "").lower()).strip("_")[:32].strip("_")
+    return f"seven_day_{name}" if name else None
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,15 @@ def _parse_credentials(text, origin):
         subscription=oauth.get("subscriptionType") if isinstance(oauth.get("subscriptionType"), str) else None,
         origin=origin,
     )
+
+
+def credentials_account(creds, claude_dirs):
+    """The account (config dir) whose token made a reading: the dir of its credentials file."""
+    from spillover import paths
+
+    if creds.origin.endswith(".credentials.json"):
+        return paths.account(os.path.dirname(creds.origin))
+    return paths.account(claude_dirs[0]) if claude_dirs else None
 
 
 def credential_files(claude_dirs):
@@ -158,32 +190,49 @@ def _fractional(raw, previous):
     return False
 
 
-def parse_usage(data, observed_at, source="oauth", previous=None):
+def usage_entries(data):
+    """[(bucket, utilization, resets_at, severity)] of a usage answer: the `limits[]` entries, and
+    each flat field whose bucket limits[] does not give (the same bucket is never counted twice:
+    a non-null limits[] entry wins over the flat field)."""
+    found = {}
+    limits = data.get("limits")
+    scoped = 0
+    for entry in limits if isinstance(limits, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("kind")
+        bucket = LIMIT_KINDS.get(kind) if isinstance(kind, str) else None
+        if kind == "weekly_scoped" and scoped < MAX_SCOPED:
+            scoped += 1
+            scope = entry.get("scope") if isinstance(entry.get("scope"), dict) else {}
+            model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
+            bucket = model_bucket(model.get("display_name") or model.get("id"))
+        value = entry.get("percent", entry.get("utilization"))
+        if bucket and value is not None and bucket not in found:
+            severity = entry.get("severity") if entry.get("severity") in SEVERITIES else None
+            found[bucket] = (bucket, value, entry.get("resets_at"), severity)
+    for bucket in FLAT_BUCKETS:
+        entry = data.get(bucket)
+        if bucket not in found and isinstance(entry, dict) and entry.get("utilization") is not None:
+            found[bucket] = (bucket, entry.get("utilization"), entry.get("resets_at"), None)
+    return list(found.values())
+
+
+def severities(data):
+    """{bucket: severity} of the limits[] entries that carry one (normal, warning, critical)."""
+    if not isinstance(data, dict):
+        return {}
+    return {bucket: sev for bucket, _, _, sev in usage_entries(data) if sev}
+
+
+def parse_usage(data, observed_at, source="oauth", previous=None, account=None):
     """Samples from a usage answer: the flat buckets and the newer `limits[]` array.
 
     Raises SourceError when the answer has no recognisable bucket at all (a lying server).
     """
     if not isinstance(data, dict):
         raise SourceError("usage endpoint: answer is not a JSON object")
-    raw = []  # (bucket, utilization, resets_at)
-    for bucket in FLAT_BUCKETS:
-        entry = data.get(bucket)
-        if isinstance(entry, dict) and entry.get("utilization") is not None:
-            raw.append((bucket, entry.get("utilization"), entry.get("resets_at")))
-    limits = data.get("limits")
-    if isinstance(limits, list):
-        for entry in limits:
-            if not isinstance(entry, dict):
-                continue
-            bucket = LIMIT_KINDS.get(entry.get("kind"))
-            if entry.get("kind") == "weekly_scoped":
-                scope = entry.get("scope") if isinstance(entry.get("scope"), dict) else {}
-                model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
-                name = str(model.get("display_name") or model.get("id") or "").lower()
-                bucket = "seven_day_opus" if "opus" in name else "seven_day_sonnet" if "sonnet" in name else None
-            value = entry.get("percent", entry.get("utilization"))
-            if bucket and value is not None and bucket not in {b for b, _, _ in raw}:
-                raw.append((bucket, value, entry.get("resets_at")))
+    raw = [(bucket, value, resets) for bucket, value, resets, _ in usage_entries(data)]
     fraction = _fractional(raw, previous)
     samples, problems = [], []
     for bucket, value, resets in raw:
@@ -191,7 +240,8 @@ def parse_usage(data, observed_at, source="oauth", previous=None):
         if pct is None:
             problems.append(f"{bucket}.utilization={value!r} is not a number")
             continue
-        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets)))
+        # At 100% the usage endpoint reports a wall: it holds until its reset (policy.merge).
+        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets), wall=pct >= 100.0, account=account))
     if not samples:
         if problems:
             raise SourceError("usage endpoint: " + "; ".join(problems))
@@ -201,7 +251,8 @@ def parse_usage(data, observed_at, source="oauth", previous=None):
 
 
 def fetch(cfg, now=None, version_cache=None, previous=None):
-    """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials)."""
+    """Read the usage endpoint once. Returns (samples, extra_usage dict or None, credentials,
+    {bucket: severity})."""
     from spillover import http
 
     now = time.time() if now is None else now
@@ -223,9 +274,9 @@ def fetch(cfg, now=None, version_cache=None, previous=None):
     _, _, data = http.get_json(
         cfg.usage_url, headers=headers, timeout=cfg.timeout, secrets=(creds.access_token,) + cfg.secrets, name="usage endpoint"
     )
-    samples = parse_usage(data, now, previous=previous)
+    samples = parse_usage(data, now, previous=previous, account=credentials_account(creds, cfg.claude_dirs))
     extra = data.get("extra_usage") if isinstance(data, dict) and isinstance(data.get("extra_usage"), dict) else None
-    return samples, extra, creds
+    return samples, extra, creds, severities(data)
 
 
 # --- when to poll (pure, table-tested) -------------------------------------------------------
@@ -233,6 +284,7 @@ def fetch(cfg, now=None, version_cache=None, previous=None):
 RATE_LIMIT_LADDER = (75, 180, 300, 600, 1200, 1800)  # seconds; claude-meter's observed-safe ladder
 ERROR_LADDER = (60, 120, 300, 600)
 RETRY_AFTER_CUSHION = 300  # retrying exactly at Retry-After earned peers another hour of 429s
+RESET_CUSHION = 60  # the confirming poll comes this long after a reset: the server has rolled the window
 
 
 def backoff_seconds(step, kind, retry_after=None):
@@ -244,17 +296,25 @@ def backoff_seconds(step, kind, retry_after=None):
     return delay
 
 
-def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_seconds, spilled, active):
+def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_seconds, spilled, active, watch=None):
     """Whether the tick should call the usage endpoint now, and why (a pure function).
 
     five_hour is the merged five_hour sample (any source) or None; active says Claude Code was
-    used recently (transcripts or statusline moved).
+    used recently (transcripts or statusline moved); watch is the merged sample of the bucket that
+    caused the spill (None: five_hour). While spilled, the confirming poll comes RESET_CUSHION
+    after that bucket's reset, whatever the spacing, so the route is back within ~2 minutes.
     """
     if backoff_until is not None and now < backoff_until:
         return False, "backing off"
     since = None if last_attempt_at is None else now - last_attempt_at
     if since is None:
         return True, "first poll"
+    watched = watch if watch is not None else five_hour
+    if spilled and watched is not None and watched.resets_at is not None and now >= watched.resets_at + RESET_CUSHION:
+        confirm_at = watched.resets_at + RESET_CUSHION
+        if last_attempt_at < confirm_at:
+            return True, "confirming the reset"
+        return since >= min(poll_seconds, 300), "confirming the reset"
     if five_hour is not None and five_hour.source != "oauth" and now - five_hour.observed_at < poll_seconds / 2:
         return False, f"fresher signal from {five_hour.source}"
     reset_passed = five_hour is not None and five_hour.resets_at is not None and now >= five_hour.resets_at
@@ -293,6 +353,7 @@ class OAuthSource(Source):
             poll_seconds=cfg.poll_minutes * 60,
             spilled=ctx.spilled,
             active=ctx.active,
+            watch=ctx.merged.get(ctx.watch) if ctx.watch else None,
         )
         if rec.kind == "expired" and not ctx.force:
             # An expired token stays expired until Claude Code renews the credentials file.
@@ -308,7 +369,7 @@ class OAuthSource(Source):
             return SourceResult([], rec)
         try:
             version_cache = dict(rec.extra.get("client") or {})
-            got, extra, _ = fetch(cfg, now, version_cache, previous=ctx.merged)
+            got, extra, _, severity = fetch(cfg, now, version_cache, previous=ctx.merged)
             rec.extra["client"] = version_cache
         except SourceError as exc:
             step = int(rec.failures or 0)
@@ -320,7 +381,7 @@ class OAuthSource(Source):
                 rec.backoff_until = now + backoff_seconds(step, kind, exc.retry_after)
             rec.due = why
             return SourceResult([], rec)
-        rec.succeeded(now, status=200)
+        rec.succeeded(now, status=200, severity=severity)
         rec.backoff_until, rec.due = None, why
         return SourceResult(got, rec, {"oauth_extra_usage": extra})
 

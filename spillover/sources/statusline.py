@@ -73,7 +73,7 @@ def _last_statusline_line(path):
 
 
 def _same(line, previous):
-    return all(line.get(k) == previous.get(k) for k in WINDOWS)
+    return all(line.get(k) == previous.get(k) for k in WINDOWS + ("account",))
 
 
 def _compact(state_dir, path):
@@ -87,16 +87,22 @@ def _compact(state_dir, path):
         pass
 
 
-def record(found, now):
-    """Append the reading to samples.jsonl unless it repeats the last one within a minute."""
+def record(found, now, account=None):
+    """Append the reading to samples.jsonl unless it repeats the last one.
+
+    Claude Code re-sends the last API response's numbers on every render (claude_code_live.md §3):
+    a reading's time is when its value was first seen, so an identical reading is never written
+    again (it keeps its first time and ages as the response does). `account`: the config dir of
+    the Claude Code that rendered (its CLAUDE_CONFIG_DIR, else ~/.claude)."""
     state_dir = paths.state_dir()
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     if not _ours(state_dir):
         return False
     path = os.path.join(state_dir, paths.SAMPLES_JSONL)
-    line = samples.record(now, SOURCE, found)
+    account = account or paths.primary_account()
+    line = samples.record(now, SOURCE, found, account)
     previous = _last_statusline_line(path)
-    if previous is not None and _same(line, previous) and 0 <= now - float(previous.get("t") or 0) < SAME_READING_SECONDS:
+    if previous is not None and _same(line, previous) and float(previous.get("t") or 0) <= now:
         return False
     if samples.append(path, line) > samples.MAX_BYTES:
         _compact(state_dir, path)
@@ -136,6 +142,9 @@ def render(state, found, now):
     if isinstance(route, str) and route:
         pin = state.get("pin")
         head = route + (" (pinned)" if isinstance(pin, dict) and pin.get("honoured") else "")
+        shift = (state.get("details") or {}).get("downshift_text") if route == "plan" else None
+        if isinstance(shift, str) and shift:
+            head += f" ↓{shift}"
         if state.get("status") == "spilled":
             left = _budget(state, route)
             if left is not None:
@@ -153,7 +162,26 @@ def render(state, found, now):
         if isinstance(resets, (int, float)) and resets > now:
             text += " ↻" + until(resets - now, past="now")
         parts.append(text)
+    parts.extend(_model_weeks(state, now))
     return "spillover " + " · ".join(parts) if parts else NEUTRAL
+
+
+def _model_weeks(state, now):
+    """"Fable wk 100%" for each per-model weekly bucket (seven_day_<model>) at or over the resume
+    percent in a window still open: the cap that stops one model while the others work."""
+    buckets = state.get("buckets") if isinstance(state, dict) else None
+    thresholds = state.get("thresholds") if isinstance(state, dict) else None
+    floor = thresholds.get("resume") if isinstance(thresholds, dict) else None
+    floor = floor if isinstance(floor, (int, float)) else 50
+    out = []
+    for name, bucket in (buckets.items() if isinstance(buckets, dict) else ()):
+        model = name.removeprefix("seven_day_") if isinstance(name, str) else ""
+        if not model or model == name or not isinstance(bucket, dict) or len(out) >= 3:
+            continue
+        pct, resets = bucket.get("percent"), bucket.get("resets_at")
+        if isinstance(pct, (int, float)) and pct >= floor and (not isinstance(resets, (int, float)) or resets > now):
+            out.append(f"{model.replace('_', ' ').capitalize()[:16]} wk {_pct(pct)}")
+    return out
 
 
 def _read_state():

@@ -12,6 +12,7 @@ from spillover.policy import TargetHealth
 
 ROUTING_VARS = ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 MODEL_VARS = (
+    "ANTHROPIC_DEFAULT_FABLE_MODEL",
     "ANTHROPIC_DEFAULT_OPUS_MODEL",
     "ANTHROPIC_DEFAULT_SONNET_MODEL",
     "ANTHROPIC_DEFAULT_HAIKU_MODEL",
@@ -78,12 +79,12 @@ class Target:
             report.line(FAIL, self.name, why, f"set it in {cfg.path} or remove {self.name} from SPILLOVER_TARGETS")
 
 
-def bearer_env(base_url, token, opus="", sonnet="", haiku="", subagent=""):
+def bearer_env(base_url, token, opus="", sonnet="", haiku="", subagent="", fable=""):
     """env() of an Anthropic-compatible endpoint at `base_url` taking `token` as a bearer token,
     with a model per alias ('' → unset: the endpoint's default)."""
     return dict(
         ANTHROPIC_BASE_URL=base_url,
         ANTHROPIC_AUTH_TOKEN=token,
         ANTHROPIC_API_KEY="",  # must be set and empty: both headers are sent otherwise
-        **dict(zip(MODEL_VARS, (opus or None, sonnet or None, haiku or None, subagent or None))),
+        **dict(zip(MODEL_VARS, (fable or None, opus or None, sonnet or None, haiku or None, subagent or None))),
     )

@@ -19,7 +19,7 @@ class Gateway(Target):
 
     def env(self, cfg):
         return bearer_env(cfg.gateway_base_url, cfg.gateway_token, cfg.gateway_opus_model, cfg.gateway_sonnet_model,
-                          cfg.gateway_haiku_model, cfg.gateway_subagent_model)
+                          cfg.gateway_haiku_model, cfg.gateway_subagent_model, cfg.gateway_fable_model)
 
     def describe(self, cfg):
         return f"configured ({cfg.gateway_base_url})"

@@ -127,12 +127,13 @@ def fetch_credits(cfg, key=None, session=None):
     return parse_credits(payload, key)
 
 
-def fetch_models(cfg, session=None):
-    """Anthropic models in the catalog: [{id, name, prompt, completion, context_length}] ($/token as floats)."""
+def fetch_models(cfg, session=None, timeout=None):
+    """Anthropic models in the catalog: [{id, name, prompt, completion, context_length}] ($/token as floats).
+    `timeout`: default max(SPILLOVER_TIMEOUT, 10) s (the catalog is large); the tick passes its own."""
     from spillover import http
 
     _, _, payload = http.get_json(
-        f"{cfg.openrouter_api_url}/models", headers={"Accept": "application/json"}, timeout=max(cfg.timeout, 10),
+        f"{cfg.openrouter_api_url}/models", headers={"Accept": "application/json"}, timeout=timeout or max(cfg.timeout, 10),
         secrets=cfg.secrets, name="OpenRouter /models", session=session,
     )
     items = payload.get("data") if isinstance(payload, dict) else None
@@ -187,29 +188,41 @@ def money(value):
     return "unknown" if value is None else f"${value:,.2f}"
 
 
-def guard(cfg, key, credits, error=None, now=None):
-    """TargetHealth of OpenRouter from the fetched budget: a pure function of its inputs."""
+def floor(cfg, models=None):
+    """(USD, why) the key remaining and the balance must cover: SPILLOVER_MIN_BALANCE or one
+    maximal turn of the most expensive model the route maps, whichever is larger. `models` is a
+    catalog.ModelMap.to_json() dict with the prices (None: SPILLOVER_MIN_BALANCE alone)."""
+    from spillover.catalog import turn_floor
+
+    return turn_floor(cfg.min_balance, models, cfg.turn_context_tokens, cfg.turn_output_tokens)
+
+
+def guard(cfg, key, credits, error=None, now=None, models=None):
+    """TargetHealth of OpenRouter from the fetched budget: a pure function of its inputs.
+
+    `models`: the route's model map with prices (catalog.ModelMap.to_json()), for the floor."""
     if not cfg.openrouter_key:
         return TargetHealth("openrouter", False, "OPENROUTER_API_KEY is not set")
     if error is not None:
         return TargetHealth("openrouter", False, str(error))
     if key is None:
         return TargetHealth("openrouter", False, "key budget unknown (no answer from /key yet)")
-    floor = cfg.min_balance
+    need, why = floor(cfg, models)
     if key.is_management_key:
         return TargetHealth("openrouter", False, "OPENROUTER_API_KEY is a management key; it cannot run inference")
     if key.disabled:
         return TargetHealth("openrouter", False, "the key is disabled on OpenRouter")
     if key.expires_at is not None and now is not None and now >= key.expires_at:
         return TargetHealth("openrouter", False, f"the key expired at {datetime.utcfromtimestamp(key.expires_at):%Y-%m-%d %H:%M} UTC")
-    details = {"usage_daily": key.usage_daily, "usage_monthly": key.usage_monthly, "limit_reset": key.limit_reset}
+    details = {"usage_daily": key.usage_daily, "usage_monthly": key.usage_monthly, "limit_reset": key.limit_reset,
+               "floor": round(need, 4), "floor_why": why}
     remaining = key.limit_remaining
-    if remaining is not None and remaining < floor:
+    if remaining is not None and remaining < need:
         window = f" ({key.limit_reset})" if key.limit_reset else ""
-        return TargetHealth("openrouter", False, f"key remaining {money(remaining)}{window} < floor {money(floor)}", remaining, details)
+        return TargetHealth("openrouter", False, f"key remaining {money(remaining)}{window} < floor {money(need)} = {why}", remaining, details)
     balance = credits.balance if credits is not None else None
-    if balance is not None and balance < floor:
-        return TargetHealth("openrouter", False, f"account balance {money(balance)} < floor {money(floor)}", balance, details)
+    if balance is not None and balance < need:
+        return TargetHealth("openrouter", False, f"account balance {money(balance)} < floor {money(need)} = {why}", balance, details)
     if cfg.daily_cap is not None and key.usage_daily is not None and key.usage_daily >= cfg.daily_cap:
         return TargetHealth("openrouter", False, f"spent {money(key.usage_daily)} today ≥ daily cap {money(cfg.daily_cap)}", remaining, details)
     if cfg.monthly_cap is not None and key.usage_monthly is not None and key.usage_monthly >= cfg.monthly_cap:
@@ -228,7 +241,6 @@ def guard(cfg, key, credits, error=None, now=None):
 # --- the target -------------------------------------------------------------------------------
 
 # How old an OpenRouter budget snapshot may be, by use (seconds).
-BUDGET_MAX_AGE = 600  # reused by the guard while /key is unreachable
 BUDGET_IDLE_EVERY = 600  # between reads while nowhere near a wall
 BUDGET_RECENT = 900  # trusted by doctor without a live read
 
@@ -277,21 +289,25 @@ def snapshot(budget):
 
 
 def budget_health(cfg, budget, now):
-    """TargetHealth from a budget snapshot (a pure function of its inputs)."""
+    """TargetHealth from a budget snapshot (a pure function of its inputs); the snapshot's
+    `models` (the route's model map and prices) sets the floor."""
     if not cfg.openrouter_key:
         return guard(cfg, None, None)
     key, credits = snapshot(budget)
+    models = budget.get("models") if isinstance(budget.get("models"), dict) else None
     error = budget.get("error")
     if error:
         # Only OpenRouter refusing the key (401/402/403) says the target is unusable; a hang,
-        # a 5xx, a 429 or a garbled answer says nothing new, and a failed fetch never flips the route.
+        # a 5xx, a 429 or a garbled answer says nothing new, and a failed fetch never flips the
+        # route: the last snapshot's verdict stands however long the outage lasts (an exhausted
+        # key in it still moves the route).
         transient = budget.get("error_kind") not in ("auth", "payment", "forbidden")
         age = now - (budget.get("fetched_at") or 0)
-        if transient and key is not None and age < BUDGET_MAX_AGE:
-            health = guard(cfg, key, credits, now=now)
+        if transient and key is not None:
+            health = guard(cfg, key, credits, now=now, models=models)
             return TargetHealth(health.name, health.healthy, f"{health.reason} (as of {age / 60:.0f} min ago; {error})", health.remaining, health.details)
-        return guard(cfg, key, credits, error=error, now=now)
-    return guard(cfg, key, credits, now=now)
+        return guard(cfg, key, credits, error=error, now=now, models=models)
+    return guard(cfg, key, credits, now=now, models=models)
 
 
 def _doctor_fix(exc):
@@ -317,15 +333,36 @@ class OpenRouter(Target):
         return (True, "") if cfg.openrouter_key else (False, "OPENROUTER_API_KEY is not set")
 
     def env(self, cfg):
-        return bearer_env(cfg.openrouter_base_url, cfg.openrouter_key, cfg.opus_model, cfg.sonnet_model, cfg.haiku_model,
-                          cfg.subagent_model)
+        """The route: a configured slug per alias, else the newest in the cached catalog, else the
+        built-in line-up (catalog.py); subagents get the sonnet slug unless configured."""
+        from spillover import catalog
+
+        slugs = catalog.for_config(cfg).slugs
+        return bearer_env(cfg.openrouter_base_url, cfg.openrouter_key, slugs["opus"], slugs["sonnet"], slugs["haiku"],
+                          cfg.subagent_model or slugs["sonnet"], slugs["fable"])
 
     def secrets(self, cfg):
         return tuple(v for v in (cfg.openrouter_key, cfg.openrouter_management_key) if v)
 
     def health(self, cfg, ctx):
+        from spillover import catalog, paths
+
+        state_dir = paths.state_dir()
+        record = ctx.record
+        if catalog.due(catalog.load(state_dir), ctx.now):
+            from threading import Thread
+
+            # At most daily, beside the /key read rather than after it: a tick waits for one timeout.
+            reader = Thread(target=catalog.refresh, args=(cfg, state_dir, ctx.now), kwargs={"timeout": cfg.timeout}, daemon=True)
+            reader.start()
+        else:
+            reader = None
         if cfg.openrouter_key:
-            ctx.record = read_budget(cfg, ctx.record, ctx.now, ctx.need)
+            record = read_budget(cfg, record, ctx.now, ctx.need)
+        if reader is not None:
+            reader.join()
+        ctx.record = record
+        ctx.record = dict(ctx.record, models=catalog.for_config(cfg, state_dir).to_json())
         return budget_health(cfg, ctx.record, ctx.now)
 
     def doctor(self, report, cfg, state, now):
@@ -350,12 +387,15 @@ class OpenRouter(Target):
                 report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {redact(exc, cfg.secrets)}", _doctor_fix(exc))
                 return
             source = " (just read)"
-        health = guard(cfg, key, credits, now=now)
+        from spillover import catalog
+
+        health = guard(cfg, key, credits, now=now, models=catalog.for_config(cfg).to_json())
         if health.healthy:
             report.line(OK, "openrouter", f"key {mask(cfg.openrouter_key)} valid: {health.reason}{source}")
         else:
             report.line(FAIL, "openrouter", f"key {mask(cfg.openrouter_key)}: {health.reason}{source}",
-                        "top up at https://openrouter.ai/credits, raise the key's limit, or lower SPILLOVER_MIN_BALANCE")
+                        "top up at https://openrouter.ai/credits or raise the key's limit (the floor: SPILLOVER_MIN_BALANCE, "
+                        "or one maximal turn: SPILLOVER_TURN_CONTEXT_TOKENS / _OUTPUT_TOKENS and the mapped models)")
         check_models(report, cfg)
 
 
