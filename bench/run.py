@@ -378,6 +378,36 @@ def bench_transcripts(b):
             (f"second transcript scan ({BIG_TRANSCRIPT_MB} MB file)", f"second scan ({BIG_TRANSCRIPT_MB // 10} MB file)", second / small_second, 2.0)]
 
 
+KEPT_TRANSCRIPTS = 2000
+
+
+def bench_many_transcripts(b):
+    """The steady scan over 2,000 kept transcript files, none changed since the last scan: no file
+    is opened again (size and mtime unchanged), so it costs a directory walk and a stat per file."""
+    from spillover.sources import transcripts
+
+    claude_dir = b.root / "claude-many"
+    line = json.dumps({"type": "assistant", "timestamp": "2026-01-01T00:00:00Z",
+                       "message": {"role": "assistant", "content": [{"type": "text", "text": "ok " * 40}]}}) + "\n"
+    for i in range(KEPT_TRANSCRIPTS):
+        project = claude_dir / "projects" / f"-home-me-p{i % 40}"
+        project.mkdir(parents=True, exist_ok=True)
+        (project / f"s{i}.jsonl").write_text(line * 20)
+    firsts, steadies = [], []
+    for _ in range(3):
+        state = Path(tempfile.mkdtemp(dir=b.root))
+        started = time.perf_counter()
+        transcripts.scan([str(claude_dir)], str(state), time.time())
+        firsts.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        transcripts.scan([str(claude_dir)], str(state), time.time())
+        steadies.append(time.perf_counter() - started)
+    first, steady = statistics.median(firsts), statistics.median(steadies)
+    b.notes.append(f"transcript scan over {KEPT_TRANSCRIPTS:,} kept files, absolute: first {first * 1000:.0f} ms, "
+                   f"unchanged {steady * 1000:.0f} ms")
+    return [(f"unchanged transcript scan ({KEPT_TRANSCRIPTS:,} kept files)", "first scan of them", steady / first, 0.8)]
+
+
 def _same_fs(a, b):
     return os.stat(a).st_dev == os.stat(b).st_dev
 
@@ -395,7 +425,8 @@ def main(argv=None):
     rows = []
     bench = Bench(root, runs)
     try:
-        for part in (bench_cli, bench_direnv, bench_hook, bench_prompt_cycle, bench_tick, bench_transcripts, bench_reaction):
+        for part in (bench_cli, bench_direnv, bench_hook, bench_prompt_cycle, bench_tick, bench_transcripts, bench_many_transcripts,
+                     bench_reaction):
             rows += part(bench)
     finally:
         bench.close()

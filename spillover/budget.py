@@ -118,7 +118,9 @@ def _utc(epoch):
 
 def run(cfg, alert_below=None, as_json=False, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
-    data = collect(cfg)
+    from spillover.redact import known_secrets, redact_tree
+
+    data = redact_tree(collect(cfg), known_secrets(cfg))  # a /key label may echo the key itself
     alert = None
     if alert_below is not None:
         data["alert_below"] = alert_below
@@ -213,7 +215,9 @@ def _per_million(price):
 
 def models(cfg, check=False, as_json=False, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
-    catalog = openrouter.fetch_models(cfg)
+    from spillover.redact import known_secrets, redact_tree
+
+    catalog = redact_tree(openrouter.fetch_models(cfg), known_secrets(cfg))
     from spillover import catalog as cat
 
     # what the route maps: configured slugs, else the newest in this catalog

@@ -77,7 +77,9 @@ def _unexpected(exc, verbose):
         import traceback
 
         traceback.print_exc()
-    print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}"
+    from spillover.redact import KNOWN
+
+    print(f"spillover: error: unexpected {exc.__class__.__name__}: {redact(printable(exc), KNOWN)[:300]}"
           + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
     return ExitCode.ERROR
 
@@ -102,7 +104,9 @@ def _main(argv):
     try:
         return args.func(args) or ExitCode.OK
     except SpilloverError as exc:
-        print(f"spillover: error: {exc}", file=sys.stderr)
+        from spillover import redact
+
+        print(f"spillover: error: {redact.redact(redact.printable(exc), redact.KNOWN)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -229,6 +233,9 @@ def _config():
     from spillover import config
 
     cfg = config.load()
+    from spillover.redact import install_log_filter
+
+    install_log_filter(cfg)
     for warning in cfg.warnings:
         print(f"spillover: warning: {warning}", file=sys.stderr)
     return cfg
@@ -245,6 +252,7 @@ def cmd_tick(args):
     except ConfigError as exc:
         tick.record_config_error(str(exc))
         raise
+    tick.arm_deadline(tick.deadline_seconds(cfg))
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:
@@ -252,6 +260,8 @@ def cmd_tick(args):
 
         logging.getLogger("spillover").debug("another tick holds the lock; it does the work (and runs once more: the pending mark)")
         return ExitCode.OK
+    finally:
+        tick.disarm_deadline()
     if args.dry_run:
         print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
                           "hot_bucket": decision.hot_bucket, "details": decision.details}, indent=1, sort_keys=True, default=str))

@@ -367,15 +367,23 @@ def dotenv_quote(value):
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+CONFIG_MAX_BYTES = 256 * 1024
+
+
 def read_file(path):
     """The raw key/values of a dotenv config file; a missing file is empty, an unreadable one an error."""
     if not os.path.exists(path):
         return {}
+    from spillover import fsutil, jsonsafe
+
+    # A file someone else can write may hold SPILLOVER_METER_COMMAND: it is never read.
+    problem = fsutil.trust_problem(path, "config file")
+    if problem:
+        raise ConfigError(problem)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path}: cannot be read ({exc})") from None
+        text = jsonsafe.read_file(path, CONFIG_MAX_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
     from io import StringIO
 
     from dotenv import dotenv_values

@@ -25,17 +25,25 @@ class Report:
     def __init__(self, out):
         self.out = out
         self.failed = False
+        self.secrets = ()
 
     def line(self, mark, piece, text, fix=None):
+        from spillover.redact import printable, redact
+
         self.failed |= mark == FAIL
-        self.out.write(f"{mark} {piece:<11} {text}" + (f"; fix: {fix}" if fix else "") + "\n")
+        text = f"{text}" + (f"; fix: {fix}" if fix else "")
+        self.out.write(f"{mark} {piece:<11} " + redact(printable(text), self.secrets) + "\n")
 
 
 def run(now=None, out=None):
     now = time.time() if now is None else now
     report = Report(out or sys.stdout)
+    check_paths(report)
     cfg = check_config(report)
+    from spillover.redact import known_secrets
     from spillover.state import State
+
+    report.secrets = known_secrets(cfg)
 
     state = State.load(paths.state_dir())[0]
     check_credentials(report, cfg, now)
@@ -67,6 +75,34 @@ def check_stored_api_key(report, cfg):
                     "it would be sent to the spill target as x-api-key: run `claude /logout`, then `/login` with your Claude account")
 
 
+# --- owned paths ------------------------------------------------------------------------------
+
+
+def check_paths(report):
+    """The state dir and the config file (and its dir) must be the user's alone (issue 14)."""
+    from spillover import fsutil
+
+    state = paths.state_dir()
+    problems = []
+    if os.path.isdir(state):
+        info = os.stat(state)
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            try:
+                fsutil.ensure_state_dir(state)
+            except SpilloverError as exc:
+                problems.append(str(exc))
+    config_file = paths.config_file()
+    for path, what in ((config_file, "config file"), (os.path.dirname(config_file), "config dir")):
+        problem = fsutil.trust_problem(path, what) if os.path.exists(path) else None
+        if problem and problem not in problems:
+            problems.append(problem)
+    for problem in problems:
+        text, _, fix = problem.partition("; fix: ")
+        report.line(FAIL, "ownership", text, fix or None)
+    if not problems:
+        report.line(OK, "ownership", f"state dir and config are yours alone ({state})")
+
+
 # --- config -----------------------------------------------------------------------------------
 
 
@@ -78,7 +114,10 @@ def check_config(report):
     try:
         cfg = config.load()
     except ConfigError as exc:
-        report.line(FAIL, "config", f"{path}: {exc}", f"correct that line in {path}")
+        if "is not yours alone" in str(exc):
+            report.line(FAIL, "config", f"not read: {str(exc).partition('; fix: ')[0]}", "see ownership above")
+        else:
+            report.line(FAIL, "config", f"{path}: {exc}", f"correct that line in {path}")
         return config.load(environ={}, path=os.devnull)
     if not os.path.exists(path):
         report.line(WARN, "config", f"no config file at {path}: defaults and environment only",

@@ -38,15 +38,17 @@ def read(now=None):
     if env_minutes is not None:
         stale_after = env_minutes * 60
     age = None if decided is None else now - decided
+    text = lambda key, default=None: state.get(key) if isinstance(state.get(key), str) else default  # noqa: E731
     summary = {
-        "route": state.get("route"),
-        "status": state.get("status", "unknown"),
-        "reason": state.get("reason", ""),
+        "route": text("route"),
+        "status": text("status", "unknown"),
+        "reason": text("reason", ""),
         "decided_at": decided,
         "age_seconds": None if age is None else round(age, 1),
-        "stale": age is None or age > stale_after,
-        "pin": state.get("pin"),
-        "hot_bucket": state.get("hot_bucket"),
+        # a decision from the future (a skewed or damaged clock) is not fresh either
+        "stale": age is None or age > stale_after or age < -300,
+        "pin": state.get("pin") if isinstance(state.get("pin"), dict) else None,
+        "hot_bucket": text("hot_bucket"),
         "buckets": _buckets(state.get("buckets")),
     }
     details = state.get("details") if isinstance(state.get("details"), dict) else {}

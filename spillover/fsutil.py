@@ -3,9 +3,11 @@
 Only os, json and fcntl: the statusline's compaction takes the lock through this module.
 """
 
+import errno
 import fcntl
 import json
 import os
+import stat
 
 from spillover import jsonsafe
 
@@ -22,23 +24,89 @@ class Lock:
     `with Lock(state_dir):` raises Busy when another tick (or compaction) holds it.
     """
 
-    def __init__(self, state_dir, name=None):
+    def __init__(self, state_dir, name=None, wait=None):
         from spillover import paths
 
         self.path = os.path.join(state_dir, name or paths.LOCK)
         self.fd = None
+        self.wait = wait  # seconds to wait for the holder; None: do not wait
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self.fd)
-            raise Busy() from None
-        return self
+        import time
+
+        self.fd = open_private(self.path, os.O_RDWR)
+        deadline = time.monotonic() + (self.wait or 0)
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except OSError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    raise Busy() from None
+                time.sleep(0.05)
 
     def __exit__(self, *exc):
         os.close(self.fd)
+
+
+def open_private(path, flags, mode=0o600):
+    """Open (creating it if missing) a small file of ours without following a symlink, without
+    blocking on a FIFO, and only if it is a regular file: a name planted in the state dir can
+    never redirect a write elsewhere."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def touch(path, mtime):
+    """Set `path`'s mtime (creating it empty): through the opened descriptor, never a link."""
+    fd = open_private(path, os.O_WRONLY)
+    try:
+        os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)
+
+
+def owner_name(uid):
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def trust_problem(path, what, info=None):
+    """None when `path` (a file, or a directory) and the directory holding it belong to the user
+    (or root) and nobody else can write them, as ssh requires of ~/.ssh; else one line naming the
+    path, its owner and mode, and the fix. A sticky directory (like /tmp) may be writable by all."""
+    try:
+        info = info or os.stat(path)
+    except OSError:
+        return None
+    me = os.getuid()
+    for where, st in ((path, info), (os.path.dirname(os.path.realpath(path)) or "/", None)):
+        try:
+            st = st or os.stat(where)
+        except OSError:
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        loose = mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and mode & stat.S_ISVTX and where != path)
+        if st.st_uid not in (me, 0) or loose:
+            label = what if where == path else f"the directory of {what} {path}:"
+            if st.st_uid not in (me, 0):
+                fix = f"use a {what} of your own (this one is {owner_name(st.st_uid)}'s; check what it holds before trusting it)"
+            else:
+                fix = f"chmod go-w '{where}' once you know nobody else changed it"
+            return (f"{label} {where} is not yours alone (owner {owner_name(st.st_uid)}, mode {mode:o}): "
+                    f"refused; fix: {fix}")
+    return None
 
 
 def ensure_dir(path, mode=0o700):
@@ -59,12 +127,7 @@ def ensure_state_dir(path=None):
     os.makedirs(path, mode=0o700, exist_ok=True)
     info = os.stat(path)
     if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        import pwd
-
-        try:
-            owner = pwd.getpwuid(info.st_uid).pw_name
-        except KeyError:
-            owner = str(info.st_uid)
+        owner = owner_name(info.st_uid)
         fix = (f"chmod 700 '{path}' once you know nobody else put files in it" if info.st_uid == os.getuid() else
                "point SPILLOVER_STATE_DIR (or XDG_STATE_HOME) at a directory only you can write, or unset it for ~/.local/state/spillover")
         raise SpilloverError(f"state dir {path} is not yours alone (owner {owner}, mode {info.st_mode & 0o7777:o}): "
@@ -118,17 +181,25 @@ def atomic_write(path, data, mode=0o600):
 def write_if_changed(path, text, mode=0o600):
     """Write only when the content differs (direnv reloads on mtime). Returns True when written."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                if os.stat(path).st_mode & 0o777 != mode:
-                    os.chmod(path, mode)
-                return False
+        # Never through a link or into a FIFO: a planted name is replaced, not followed.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and info.st_size == len(text.encode("utf-8")):
+                with os.fdopen(fd, encoding="utf-8", closefd=False) as handle:
+                    same = handle.read() == text
+                if same:
+                    if info.st_mode & 0o777 != mode:
+                        os.fchmod(fd, mode)
+                    return False
+        finally:
+            os.close(fd)
     except (OSError, UnicodeDecodeError):
         pass
     atomic_write(path, text, mode)
     # mtime after the rename, not of the temp file's last write: a prompt hook that stamped in
     # between would otherwise see its stamp as newer than the new file and miss the change.
-    os.utime(path)
+    os.utime(path, follow_symlinks=False)
     return True
 
 
@@ -161,7 +232,7 @@ def append_jsonl(path, record, sort_keys=True, ensure_ascii=False):
     """One line, one write(2) in O_APPEND mode: concurrent appenders never interleave a line.
     Returns the file's size after the write."""
     line = (json.dumps(record, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = open_private(path, os.O_WRONLY | os.O_APPEND)
     try:
         os.write(fd, line)
         return os.fstat(fd).st_size

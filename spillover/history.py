@@ -30,7 +30,12 @@ def _usage(value):
 def collect(since_seconds, now=None):
     now = time.time() if now is None else now
     start = now - since_seconds
-    state = fsutil.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
+    from spillover.state import State  # the same repair of damaged fields the tick does
+
+    raw = fsutil.read_json(paths.state_path(paths.STATE_JSON), default={})
+    loaded = State.from_json(raw if isinstance(raw, dict) else {})[0]
+    key = loaded.budget.get("key")
+    state = {"route": loaded.route, "budget": {"key": key if isinstance(key, dict) else {}}}
     records = [r for r in fsutil.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
                if isinstance(r.get("at"), (int, float)) and isinstance(r.get("route"), str)]
     records.sort(key=lambda r: r["at"])

@@ -215,7 +215,10 @@ def _clean(value, secrets):
 
 
 def _deliver(cfg, event):
-    event = _clean(event, cfg.secrets)
+    from spillover.redact import known_secrets, redact_tree
+
+    secrets = known_secrets(cfg)
+    event = redact_tree(event, secrets)  # every known secret, OAuth tokens too; terminal escapes stripped
     log.info("notify %s: %s: %s", event["event"], event["title"], event["message"])
     if cfg.notify == "off":
         return
@@ -229,7 +232,7 @@ def _deliver(cfg, event):
             log.warning("notify: SPILLOVER_NOTIFY_COMMAND cannot be split (%s)", exc)
             return
         if argv:
-            _run(argv, json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n", "SPILLOVER_NOTIFY_COMMAND", cfg.secrets)
+            _run(argv, json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n", "SPILLOVER_NOTIFY_COMMAND", secrets)
 
 
 def desktop_command(title, message, urgent=False):

@@ -52,10 +52,7 @@ def pin(cfg, route, for_=None, until_reset=False, force=False, now=None):
         if not health["healthy"] and not force:
             raise SpilloverError(f"refusing to pin {route}: {health['reason']} (use --force to pin anyway)")
     save_pin(state_dir, route, until, force, now)
-    try:
-        tick.run(cfg, now=now)  # publish the pinned route right away
-    except tick.Busy:
-        pass
+    _publish(cfg, now)
     print(f"pinned to {route} until {clock(until)}"
           "; new `claude` processes pick it up (spillover unpin to undo)")
     return 0
@@ -63,16 +60,25 @@ def pin(cfg, route, for_=None, until_reset=False, force=False, now=None):
 
 def unpin(cfg=None, now=None):
     """Remove the pin and publish the route the plan's state gives."""
-    from spillover import config, tick
+    from spillover import config
 
     path = paths.state_path(paths.PIN_JSON)
     if not os.path.exists(path):
         print("no pin")
         return 0
     os.unlink(path)
-    try:
-        tick.run(cfg or config.load(), now=now)
-    except tick.Busy:
-        pass
+    _publish(cfg or config.load(), now)
     print("pin removed; the route follows the plan's quota again")
     return 0
+
+
+def _publish(cfg, now):
+    """Publish the route now. A tick already running read pin.json before this change and would
+    write the old route: wait for it to end (up to its hard deadline), then tick, so the route
+    reported is the one in the files."""
+    from spillover import tick
+
+    try:
+        tick.run(cfg, now=now, wait=tick.deadline_seconds(cfg) + 1)
+    except tick.Busy:
+        raise SpilloverError("a running tick holds the lock past its deadline; the pin is saved and the next tick publishes it") from None

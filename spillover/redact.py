@@ -73,3 +73,48 @@ class SecretFilter:
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+KNOWN = ()  # the secrets of the loaded config (install_log_filter), for the last-resort error line
+
+
+def oauth_tokens(claude_dirs):
+    """Claude Code's OAuth access and refresh tokens (from `.credentials.json`, read bounded), so a
+    server echoing either is redacted like any key spillover holds. Nothing when unreadable."""
+    from spillover import jsonsafe
+    from spillover.sources.oauth import CREDENTIALS_MAX_BYTES, credential_files
+
+    found = []
+    for path in credential_files(claude_dirs):
+        try:
+            data = jsonsafe.load_file(path, CREDENTIALS_MAX_BYTES)
+        except (OSError, ValueError):
+            continue
+        oauth = data.get("claudeAiOauth") if isinstance(data, dict) else None
+        if isinstance(oauth, dict):
+            found += [v for k in ("accessToken", "refreshToken") if isinstance(v := oauth.get(k), str) and v]
+    return tuple(found)
+
+
+def known_secrets(cfg):
+    """Every secret spillover knows: the configured keys and tokens, and Claude Code's OAuth tokens."""
+    if cfg is None:
+        return ()
+    try:
+        tokens = oauth_tokens(cfg.claude_dirs)
+    except Exception:  # noqa: BLE001 - redaction must never be what breaks a command
+        tokens = ()
+    return tuple(dict.fromkeys(tuple(cfg.secrets) + tokens))
+
+
+def install_log_filter(cfg, logger_name="spillover"):
+    """Redact every known secret from what the spillover logger and the root handlers write."""
+    import logging
+
+    global KNOWN
+    flt = SecretFilter(known_secrets(cfg))
+    KNOWN = flt.secrets
+    logging.getLogger(logger_name).addFilter(flt)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(flt)
+    return flt

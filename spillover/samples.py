@@ -10,6 +10,8 @@ newest lines, so it stays bounded.
 Only `fsutil` (os, json, fcntl) and `sanitize` here: the statusline command imports this on every render.
 """
 
+import os
+import stat
 
 from spillover import fsutil
 from spillover.sanitize import number
@@ -51,16 +53,38 @@ def append(path, line):
     return fsutil.append_jsonl(path, line, ensure_ascii=True)
 
 
-def compact(path, keep=KEEP_LINES):
-    """Keep the newest `keep` lines (atomic replace)."""
+def compact(path, keep=KEEP_LINES, max_bytes=MAX_BYTES):
+    """Keep the newest `keep` lines, at most 3/4 of `max_bytes` of them (atomic replace). Only the
+    file's last `max_bytes` are read, so a file without newlines costs that much, not its size (it is
+    emptied: no whole line is left in it). Not through a symlink, and only a regular file."""
     try:
-        with open(path, "rb") as handle:
-            lines = handle.readlines()
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return
-    if len(lines) <= keep:
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        start = max(0, info.st_size - max_bytes)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunks, left = [], max_bytes
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    lines = b"".join(chunks).splitlines(keepends=True)
+    if start > 0 and lines:
+        lines = lines[1:]  # the cut line (or the whole tail of a file without newlines)
+    elif len(lines) <= keep and info.st_size <= max_bytes * 3 // 4:
         return
-    fsutil.atomic_write(path, b"".join(lines[-keep:]))
+    kept, size = [], 0
+    for line in reversed(lines[-keep:]):
+        if size + len(line) > max_bytes * 3 // 4:
+            break
+        kept.append(line)
+        size += len(line)
+    fsutil.atomic_write(path, b"".join(reversed(kept)))
 
 
 def iter_lines(path):

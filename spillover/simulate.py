@@ -18,6 +18,8 @@ from spillover import config, paths, policy, samples
 from spillover.errors import UsageError
 from spillover.policy import Previous, Signals, TargetHealth
 
+MIN_STEP = 10.0  # seconds between simulated decisions, at least
+MAX_STEPS = 1_000_000  # simulated decisions per run, at most
 TARGET = TargetHealth("openrouter", True, "simulated")
 CONFIRMING = ("oauth", "command")  # the sources that read the plan while spilled (can_confirm_reset)
 CONFIRM_RECENT = 35 * 60  # as the tick: within 3 poll intervals (10 min) + 5 min
@@ -47,21 +49,32 @@ def at_wall(merged, now):
 
 def replay(trace, pol, step, cost_per_hour, timeline=None):
     """Walk the simulated clock over the trace. Returns the report dict. A `timeline` dict, when
-    given, receives the decisions [(t, route)] and the wall intervals [(start, end)] for charts."""
+    given, receives the decisions [(t, route)] and the wall intervals [(start, end)] for charts.
+    Each reading enters and leaves the window once, so the cost grows with the trace and the
+    number of steps, which is capped."""
+    from collections import deque
+
     start, end = trace[0].observed_at, trace[-1].observed_at
+    steps = (end - start) / step + 1
+    if steps > MAX_STEPS:
+        raise UsageError(f"the trace spans {(end - start) / 86400:.1f} days: at --step {step:g} that is {steps:,.0f} decisions "
+                         f"(at most {MAX_STEPS:,}); use a larger --step or a shorter trace")
     prev = Previous()
-    merged, history, seen = {}, [], []
+    merged, history, seen = {}, deque(), []
     flips, decisions, index = [], [], 0
     spill_reset = None  # the reset of the window whose wall caused the current spill
     now = start
     while now <= end:
+        new = []
         while index < len(trace) and trace[index].observed_at <= now:
             history.append(trace[index])
+            new.append(trace[index])
             seen.append(trace[index])
             index += 1
         seen = [s for s in seen if now - s.observed_at <= CONFIRM_RECENT]
-        history = [s for s in history if now - s.observed_at <= policy.HISTORY_WINDOW]
-        merged = policy.merge(list(merged.values()) + history)
+        while history and now - history[0].observed_at > policy.HISTORY_WINDOW:
+            history.popleft()
+        merged = policy.merge(list(merged.values()) + new)
         by_bucket = {}
         for s in history:
             by_bucket.setdefault(s.bucket, []).append(s)
@@ -194,8 +207,8 @@ def run(trace=None, from_history=False, threshold=None, resume=None, lead=None, 
         path = trace
     else:
         raise UsageError("give a TRACE file (JSONL samples) or --from-history")
-    if step <= 0:
-        raise UsageError("--step must be a positive number of seconds")
+    if not MIN_STEP <= step < float("inf"):
+        raise UsageError(f"--step must be at least {MIN_STEP:g} seconds (the tick runs every 60)")
     if cost_per_hour < 0:
         raise UsageError("--cost-per-hour must be 0 or more")
     cfg = config.load()

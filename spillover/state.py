@@ -24,6 +24,7 @@ _TYPES = {
     "route_since": (int, float), "decided_at": (int, float), "stale_after": (int, float),
     "pin": dict, "buckets": dict, "details": dict, "sources": dict, "budget": dict,
     "extra_usage": dict, "notified": dict, "problems": list, "thresholds": dict, "config_error": str,
+    "cut_off": str,
 }
 _EMPTY = {dict: dict, list: list}
 
@@ -51,6 +52,7 @@ class State:
     problems: list = field(default_factory=list)
     thresholds: dict | None = None
     config_error: str | None = None
+    cut_off: str | None = None  # the stage at which the last tick hit its hard deadline
     other: dict = field(default_factory=dict)
 
     # --- reading ---
@@ -151,7 +153,7 @@ class State:
         out = dict(self.other)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "other" and (value is not None or f.name not in ("thresholds", "config_error")):
+            if f.name != "other" and (value is not None or f.name not in ("thresholds", "config_error", "cut_off")):
                 out[f.name] = value
         return out
 

@@ -49,6 +49,8 @@ def collect(cfg, now=None, config_error=None):
     config_error = config_error or state.config_error
     if config_error:
         problems.insert(0, f"config: {config_error}; the route in place is kept until the config is fixed")
+    if state.cut_off:
+        problems.insert(0, f"last tick was cut off at the hard deadline: {state.cut_off}")
     models = budget.get("models") if isinstance(budget.get("models"), dict) else None
     floor = floor_why = None
     if "openrouter" in cfg.targets:
@@ -197,7 +199,9 @@ def show(cfg, as_json=False, out=None, config_error=None):
 
     out = out or sys.stdout
     now = time.time()
-    data = with_live(collect(cfg, now, config_error), cfg)
+    from spillover.redact import known_secrets, redact_tree
+
+    data = redact_tree(with_live(collect(cfg, now, config_error), cfg), known_secrets(cfg))
     if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
         return 0

@@ -15,8 +15,9 @@ import typing  # noqa: F401 — loaded before the worker threads: see below
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from spillover import fsutil, paths, policy, publishers, samples, sources, targets
+from spillover import fsutil, paths, policy, publishers, redact, samples, sources, targets
 from spillover.fmt import clock
+from spillover.exitcodes import ExitCode
 from spillover.fsutil import Busy, Lock  # noqa: F401 (callers catch tick.Busy)
 from spillover.sources.base import SourceContext
 from spillover.state import State, load_pin, spill_intervals
@@ -28,14 +29,62 @@ STORED_KEY_PROBLEM = ("Claude Code has an Anthropic API key stored in {path} (pr
                       "with your Claude account)")
 
 
-def run(cfg, *, now=None, dry_run=False, force_poll=False):
-    """One tick. Returns (decision, state.json dict, changed). Raises Busy when another tick runs."""
+STAGE = ["starting"]  # what the tick is doing: the hard deadline records it
+
+
+def _stage(name):
+    STAGE[0] = name
+
+
+def deadline_seconds(cfg):
+    """The whole tick's hard deadline: three request timeouts (sources and targets run concurrently,
+    each request bounded by SPILLOVER_TIMEOUT) plus slack for the local work."""
+    return 3 * cfg.timeout + 5
+
+
+def arm_deadline(seconds, state_dir=None):
+    """After `seconds`, record where the tick was in state.json (best effort, one small write) and
+    exit non-zero: the process dies, so the lock is released. Main thread only (SIGALRM)."""
+    import signal
+
+    def expire(signum, frame):
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(ExitCode.ERROR))
+        signal.setitimer(signal.ITIMER_REAL, 2.0)  # the record itself must not hang the exit
+        stage = STAGE[0]
+        try:
+            directory = state_dir or paths.state_dir()
+            state, _ = State.load(directory)
+            state.cut_off = f"{stage} (after {seconds:g} s; SPILLOVER_TIMEOUT bounds each request)"
+            state.save(directory)
+        except Exception:  # noqa: BLE001 - best effort: the exit matters more
+            pass
+        try:
+            log.error("tick cut off at the hard deadline (%g s) while %s", seconds, stage)
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+        except Exception:  # noqa: BLE001
+            pass
+        os._exit(ExitCode.ERROR)  # worker threads may be stuck in a read: do not wait for them
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def disarm_deadline():
+    import signal
+
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def run(cfg, *, now=None, dry_run=False, force_poll=False, wait=None):
+    """One tick. Returns (decision, state.json dict, changed). Raises Busy when another tick runs
+    (after waiting up to `wait` seconds for it to end)."""
     now = time.time() if now is None else now
     state_dir = fsutil.ensure_state_dir()
     from spillover import live
 
     try:
-        with Lock(state_dir):
+        with Lock(state_dir, wait=wait):
             result = _run_locked(cfg, state_dir, now, dry_run, force_poll)
     except Busy:
         if not dry_run:
@@ -53,6 +102,7 @@ def run(cfg, *, now=None, dry_run=False, force_poll=False):
 
 
 def _run_locked(cfg, state_dir, now, dry_run, force_poll):
+    _stage("reading state.json")
     state, problem = State.load(state_dir)
     problems = [problem] if problem else []
     prev = state.previous()
@@ -75,7 +125,8 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
         ctx.spill_intervals = spill_intervals(state_dir)
     enabled = sources.enabled(cfg)
     local, remote = [r for r in enabled if getattr(r, "local", False)], [r for r in enabled if not getattr(r, "local", False)]
-    fresh = [s for r in local for s in keep(r, r.read(replace(ctx, record=state.source(r.name))))]
+    _stage("reading local sources (" + ", ".join(r.name for r in local) + ")")
+    fresh = [s for r in local for s in keep(r, _read(r, replace(ctx, record=state.source(r.name))))]
     # One decision, from the primary (first) config dir's account; readings stamped in the future are taken as now.
     account = paths.account(cfg.claude_dirs[0])
     mine, others = policy.for_account(policy.clamp(state.samples() + fresh, now), account)
@@ -91,14 +142,22 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     target_ctx = {t.name: targets.TargetContext(now, need, dict(getattr(state, t.record_key) or {}) if t.record_key else {}) for t in chain}
     # The jobs import lazily; a dataclass defined in one thread while another is still importing
     # `typing` fails ("partially initialized module"), which is why typing is imported above.
+    _stage("reading network sources and target health (" + ", ".join([r.name for r in remote] + [t.name for t in chain]) + ")")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        source_jobs = [(r, pool.submit(r.read, replace(ctx, record=state.source(r.name)))) for r in remote]
+        source_jobs = [(r, pool.submit(_read, r, replace(ctx, record=state.source(r.name)))) for r in remote]
         health_jobs = [pool.submit(t.health, cfg, target_ctx[t.name]) for t in chain]
     network = [s for r, job in source_jobs for s in keep(r, job.result())]
     health = tuple(job.result() for job in health_jobs)
     failing = info.get("unhealthy_targets") or {}  # a session's StopFailure on a target (sources/stopfailure.py)
     health = tuple(replace(h, healthy=False, reason=f"a session failed there ({failing[h.name]['error']}) at "
                                                       f"{clock(failing[h.name]['at'])}") if h.name in failing else h for h in health)
+    if not dry_run and any(not (rec or {}).get("ok", True) for rec in records.values()) and records != state.sources:
+        # A failure and its backoff are on disk before anything else can go wrong: a later crash
+        # must not make the next tick call a rate-limited endpoint again at once.
+        _stage("recording source failures")
+        early = State.from_json(state.to_json())[0]
+        early.sources = redact.redact_tree(records, redact.known_secrets(cfg))
+        early.save(state_dir)
     snapshots = {t.record_key: target_ctx[t.name].record for t in chain if t.record_key}
 
     for source, observed, who in {(s.source, s.observed_at, s.account) for s in network}:
@@ -106,6 +165,7 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
                                                  if (s.source, s.observed_at, s.account) == (source, observed, who)}, who)
         if not dry_run:
             samples.append(os.path.join(state_dir, paths.SAMPLES_JSONL), line)
+    _stage("deciding")
     network_mine, network_others = policy.for_account(policy.clamp(network, now), account)
     merged = policy.merge(list(ctx.merged.values()) + network_mine)
     history = {}
@@ -150,9 +210,15 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
         budget=snapshots.get("budget", state.budget), extra_usage=extra, problems=problems + list(cfg.warnings),
         notified=state.notified, thresholds={"threshold": cfg.threshold, "resume": cfg.resume},
     )
+    # What servers, the meter and files said is stored, logged and shown only redacted and printable.
+    secrets = redact.known_secrets(cfg)
+    new = State.from_json(redact.redact_tree(new.to_json(), secrets))[0]
+    decision = replace(decision, reason=new.reason, details=new.details)
+    route_reason = new.route_reason
     if dry_run:
         return decision, new.to_json(), False
 
+    _stage("publishing the route")
     view = publishers.RouteView(decision.route, tuple(targets.route_env(decision.route, cfg, reason=route_reason, pin=pin_text,
                                                                         downshift=shifts)),
                                 route_reason, pin_text)
@@ -168,13 +234,28 @@ def _run_locked(cfg, state_dir, now, dry_run, force_poll):
     _log_source_changes(state.sources, records)
     from spillover import notify
 
+    _stage("notifying")
     new.notified = notify.dispatch(cfg, state.to_json(), new.to_json(), decision, now)
+    _stage("saving state.json")
     new.save(state_dir)
     mark_fresh_until(state_dir, now + new.stale_after)
     if os.path.exists(path := os.path.join(state_dir, paths.SAMPLES_JSONL)) and os.path.getsize(path) > samples.MAX_BYTES:
         samples.compact(path)
     fsutil.remove_orphan_temp_files(state_dir, now)
     return decision, new.to_json(), changed
+
+
+def _read(reader, ctx):
+    """A source's SourceResult; an unexpected exception is that source's failure, not the tick's."""
+    from spillover.errors import SourceError
+    from spillover.sources.base import SourceResult
+
+    try:
+        return reader.read(ctx)
+    except Exception as exc:  # noqa: BLE001 - one source's bug must not stop the route decision
+        log.debug("%s failed", reader.name, exc_info=True)
+        rec = ctx.record
+        return SourceResult([], rec.failed(ctx.now, SourceError(f"unexpected {exc.__class__.__name__}: {exc}")) if rec else None)
 
 
 CONFIRM_RECENT_POLLS = 3  # a confirming source is working when it produced a reading within this many poll intervals
@@ -227,10 +308,7 @@ def extra_usage(info, state):
 
 def mark_fresh_until(state_dir, until):
     """Set fresh-until's mtime to when this decision goes stale (a shell compares it with `-ot`)."""
-    path = os.path.join(state_dir, paths.FRESH_UNTIL)
-    with open(path, "a"):
-        pass
-    os.utime(path, (until, until))
+    fsutil.touch(os.path.join(state_dir, paths.FRESH_UNTIL), until)
 
 
 def record_config_error(message):

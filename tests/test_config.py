@@ -139,3 +139,29 @@ def test_config_command_masks_secrets(sandbox):
     proc = sandbox.run("config", check=True)
     assert OR_KEY not in proc.stdout
     assert "sk-or-v1-…890" in proc.stdout
+
+
+def _numeric_keys():
+    from spillover import config
+
+    numeric = {config._percent, config._money, config._optional_money, config._minutes, config._seconds}
+    return [k.name for k in config.KEYS if k.parse in numeric]
+
+
+@pytest.mark.parametrize("name", _numeric_keys())
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-nan"])
+def test_nan_and_inf_are_refused_for_every_numeric_key(name, value):
+    from spillover import config
+
+    with pytest.raises(ConfigError) as err:
+        config.load(environ={name: value}, path="/nonexistent")
+    assert name in str(err.value)
+
+
+def test_every_numeric_parser_is_covered():
+    """A new numeric parser must join the list above (and refuse nan/inf)."""
+    from spillover import config
+
+    parsers = {k.parse.__name__ for k in config.KEYS}
+    assert not {p for p in parsers if any(w in p for w in ("float", "int", "number", "count", "hours"))}, parsers
+    assert len(_numeric_keys()) >= 5

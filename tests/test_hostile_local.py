@@ -14,6 +14,7 @@ Attacks and what must hold:
 - the tick against a foreign-owned state dir: refused with the path, owner, mode and fix.
 """
 
+import json
 import os
 import pwd
 import shutil
@@ -414,3 +415,92 @@ def test_a_stamp_that_is_not_a_regular_file_is_never_written(box, shell):
     proc = run_hook(box, shell, state, plant)
     assert "route:openrouter" not in proc.stdout and "is not a regular file of yours" in proc.stderr, proc.stderr
     assert precious.read_text() == "keep me\n"
+
+
+# --- a config someone else can write: never read, its meter command never runs --------------------
+
+
+def victim_spillover(case, *args, env=None, input=None):
+    exe, pythonpath = victim_python(case.machine)
+    full = dict(case.env, PYTHONPATH=pythonpath, SPILLOVER_SOURCES="command", SPILLOVER_TARGETS="openrouter")
+    full.update(env or {})
+    quoted = " ".join(f"'{a}'" for a in args)
+    return case.machine.run_as(case.machine.victim, ["sh", "-c", f"'{exe}' -m spillover {quoted}"], env=full,
+                               input=input, timeout=120)
+
+
+@pytest.mark.parametrize("how", ["attacker-owned file", "file in a dir others can write", "file others can write"])
+def test_a_config_others_can_write_is_refused_and_its_meter_never_runs(box, how):
+    cfg_dir = box.victim_dir(box.home / ".config" / "spillover", 0o700)
+    box.victim_dir(box.home / ".config", 0o755)
+    state = box.victim_dir(box.home / ".local" / "state" / "spillover", 0o700)
+    box.victim_dir(box.home / ".local" / "state", 0o700)
+    box.victim_dir(box.home / ".local", 0o700)
+    config = cfg_dir / "config.env"
+    payload = f"SPILLOVER_METER_COMMAND='touch {box.marker}'\nSPILLOVER_SOURCES=command\n"
+    if how == "attacker-owned file":
+        config.write_text(payload)
+        config.chmod(0o644)
+        os.chown(config, box.machine.attacker.pw_uid, box.machine.attacker.pw_gid)
+        want = [f"owner {ATTACKER}", "mode 644"]
+    elif how == "file in a dir others can write":
+        cfg_dir.chmod(0o777)
+        box.victim_file(config, payload)
+        want = [f"owner {VICTIM}", "mode 777", f"{cfg_dir} is not yours alone"]
+    else:
+        box.victim_file(config, payload, 0o666)
+        want = [f"owner {VICTIM}", "mode 666"]
+    box.victim_file(state / "route.env", "# spillover route: openrouter — earlier\nexport SPILLOVER_ROUTE='openrouter'\n")
+    proc = victim_spillover(box, "tick")
+    assert proc.returncode != 0
+    line = [ln for ln in proc.stderr.splitlines() if "not yours alone" in ln]
+    assert len(line) == 1 and str(config) in line[0], proc.stderr
+    assert all(w in line[0] for w in want) and "fix:" in line[0], line
+    assert not box.marker.exists(), "the meter command of a foreign config ran"
+    recorded = json.loads((state / "state.json").read_text())
+    assert "not yours alone" in recorded["config_error"]
+    assert "SPILLOVER_ROUTE='openrouter'" in (state / "route.env").read_text()  # the last route is kept
+    doctor = victim_spillover(box, "doctor")
+    assert doctor.returncode == 1
+    owned = [ln for ln in doctor.stdout.splitlines() if ln.startswith("✖ ownership")]
+    assert owned and all(w in owned[0] for w in want) and "fix:" in owned[0], doctor.stdout
+    status = victim_spillover(box, "status")
+    assert "not yours alone" in status.stdout and not box.marker.exists()
+
+
+def test_the_statusline_records_nothing_into_a_state_dir_the_attacker_owns(box):
+    state = attacker_state_dir(box, "bash")
+    before = sorted(os.listdir(state))
+    payload = json.dumps({"rate_limits": {"five_hour": {"used_percentage": 50, "resets_at": 4102444000}}})
+    proc = victim_spillover(box, "statusline", env={"SPILLOVER_STATE_DIR": str(state)}, input=payload)
+    assert proc.returncode == 0 and proc.stdout.startswith("spillover") and "5h 50%" in proc.stdout, proc.stdout + proc.stderr
+    assert sorted(os.listdir(state)) == before
+
+
+# --- planted links at every predictable name: no write goes through them ---------------------------
+
+PREDICTABLE = ("tick.lock", "fresh-until", "samples.jsonl", "history.jsonl", "pin.json", "state.json",
+               "transcripts.json", "route.env", "route.fish", "scheduler")
+
+
+@pytest.mark.parametrize("name", PREDICTABLE)
+def test_a_link_planted_at_a_predictable_name_is_never_written_through(box, name):
+    """Links left by an attacker in a dir they could write before it was made private (or by a sync
+    tool): the victim's tick, statusline, pin and unpin must not write (or chmod, or touch) through them."""
+    state = box.victim_dir(box.home / "state", 0o700)
+    precious = box.victim_file(box.home / "precious", "keep me\n", 0o600)
+    before = os.stat(precious)
+    absent = box.home / "created-through-a-link"
+    (state / name).symlink_to(precious)
+    (state / (name + ".other")).symlink_to(absent)  # and a link to a file that does not exist yet
+    env = {"SPILLOVER_STATE_DIR": str(state), "SPILLOVER_SOURCES": "statusline,transcripts"}
+    payload = json.dumps({"rate_limits": {"five_hour": {"used_percentage": 50, "resets_at": 4102444000}}})
+    for _ in range(2):
+        victim_spillover(box, "tick", env=env)
+        victim_spillover(box, "statusline", env=env, input=payload)
+    victim_spillover(box, "pin", "plan", "--for", "1h", env=env)
+    victim_spillover(box, "unpin", env=env)
+    after = os.stat(precious)
+    assert precious.read_text() == "keep me\n" and stat.S_IMODE(after.st_mode) == 0o600
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+    assert not absent.exists()

@@ -8,6 +8,7 @@ Each tick runs as a real subprocess against loopback fakes; "bounded" means it e
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from spillover import http, jsonsafe
 from spillover.errors import SourceError
 from tests import fakes
-from tests.conftest import OAUTH_TOKEN, OR_KEY
+from tests.conftest import OAUTH_TOKEN, OR_KEY, wire
 
 TIMEOUT = 2  # SPILLOVER_TIMEOUT in `wired`
 BOUND = 3 * TIMEOUT + 5
@@ -247,3 +248,114 @@ def test_a_month_old_decision_is_never_fresh(sandbox, env_value, stored):
     (sandbox.state_dir / "state.json").write_text(json.dumps(state).replace("NaN", "NaN"))
     proc = sandbox.run("check", env={"SPILLOVER_STALE_MINUTES": env_value} if env_value else None)
     assert proc.returncode == 5, proc.stdout + proc.stderr
+
+
+# --- secrets echoed back: redacted by value before they are stored, logged, printed or notified ----
+
+# Opaque values: nothing in them looks like a key, so only redaction by value can catch them.
+OPAQUE = {
+    "access": "opaqueAccessTok.0123456789ABCDEF",
+    "refresh": "opaqueRefreshTok.FEDCBA9876543210",
+    "openrouter": "orkeyOpaque_4b1d2c3e4f5a6b7c",
+    "management": "mgmtOpaque_9a8b7c6d5e4f3a2b",
+    "anthropic": "anthOpaque_1122334455667788",
+    "gateway": "gwtokOpaque_aabbccddeeff0011",
+}
+ECHO = " ".join(OPAQUE.values()) + " \x1b]0;pwned\x07\x1b[31mred"
+
+
+def opaque_box(sandbox, usage_server, openrouter_server, **extra):
+    box = wire(sandbox, usage_server, openrouter_server, OPENROUTER_MANAGEMENT_KEY=OPAQUE["management"],
+               SPILLOVER_ANTHROPIC_API_KEY=OPAQUE["anthropic"], SPILLOVER_GATEWAY_TOKEN=OPAQUE["gateway"], **extra)
+    box.write_config(**{k: v for k, v in _config_values(box).items() if k != "OPENROUTER_API_KEY"},
+                     OPENROUTER_API_KEY=OPAQUE["openrouter"])
+    path = box.write_credentials(token=OPAQUE["access"])
+    data = json.loads(path.read_text())
+    data["claudeAiOauth"]["refreshToken"] = OPAQUE["refresh"]
+    path.write_text(json.dumps(data))
+    return box
+
+
+def _config_values(box):
+    from dotenv import dotenv_values
+
+    return dict(dotenv_values(box.config_file))
+
+
+def every_output(box, *procs):
+    """stdout/stderr of the ticks given and of each read-only command, and every state file."""
+    texts = {}
+    for i, proc in enumerate(procs):
+        texts[f"tick{i}.stdout"], texts[f"tick{i}.stderr"] = proc.stdout, proc.stderr
+    for args in (("status",), ("status", "--json"), ("budget",), ("budget", "--json"), ("doctor",), ("history",)):
+        proc = box.run(*args, timeout=120)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        texts[" ".join(args)] = proc.stdout + proc.stderr
+    for path in box.state_dir.iterdir():
+        if path.is_file() and path.name not in ("route.env", "route.fish"):  # the route files carry the key by design
+            texts[path.name] = path.read_text(errors="replace")
+    return texts
+
+
+def assert_no_opaque_secret(texts):
+    for name, text in texts.items():
+        for what, secret in OPAQUE.items():
+            assert secret not in text, f"the {what} secret leaked into {name}"
+        assert "\x1b" not in text, f"a terminal escape reached {name}"
+
+
+def test_secrets_echoed_by_every_server_field_are_never_stored_or_shown(sandbox, usage_server, openrouter_server):
+    box = opaque_box(sandbox, usage_server, openrouter_server)
+    body = fakes.usage_body(97.0, limits=True)
+    body["limits"][2]["scope"]["model"]["display_name"] = ECHO
+    body["seven_day_opus"] = {"utilization": ECHO, "resets_at": ECHO}  # not a number: becomes an error string
+    box.usage.set("/api/oauth/usage", json=body)
+    box.openrouter.set("/api/v1/key", json=fakes.key_body(label=OPAQUE["openrouter"], name=ECHO))
+    first, _ = tick(box, "--poll")
+    assert first.returncode == 0, first.stderr
+    # an error answer echoing them (a 429 and a 500 body), in the message the source keeps
+    box.usage.set("/api/oauth/usage", fakes.Reply(500, json={"error": {"type": ECHO, "message": ECHO}}))
+    second, _ = tick(box, "--poll")
+    assert box.state()["sources"]["oauth"]["ok"] is False
+    texts = every_output(box, first, second)
+    assert_no_opaque_secret(texts)
+
+
+def test_secrets_in_meter_output_and_stderr_are_never_stored_or_shown(sandbox, usage_server, openrouter_server, tmp_path):
+    meter = tmp_path / "meter.sh"
+    meter.write_text(f"#!/bin/sh\nprintf '%s\\n' '{ECHO}' >&2\nexit 3\n")
+    meter.chmod(0o755)
+    box = opaque_box(sandbox, usage_server, openrouter_server, SPILLOVER_METER_COMMAND=str(meter),
+                     SPILLOVER_SOURCES="command,oauth")
+    first, _ = tick(box, "--poll")
+    assert (box.state()["sources"].get("command") or {}).get("ok") is False, box.state()["sources"]
+    meter.write_text("#!/bin/sh\nprintf '%s' '{\"usage\": {\"five_hour\": {\"utilization\": \"" + OPAQUE["access"] + "\"}}}'\n")
+    second, _ = tick(box, "--poll")
+    assert_no_opaque_secret(every_output(box, first, second))
+
+
+# --- the whole tick's hard deadline -----------------------------------------------------------------
+
+
+def test_a_hung_stage_is_cut_off_at_the_hard_deadline_releasing_the_lock(wired):
+    """Every read is bounded, so a stage that hangs is a bug of ours: the tick still ends at
+    3 × SPILLOVER_TIMEOUT + 5 s, exits non-zero, releases the lock and says where it stopped."""
+    spill(wired)
+    hang = ("import time, sys\n"
+            "from spillover.sources import statusline\n"
+            "statusline.StatuslineSource.read = lambda self, ctx: time.sleep(3600)\n"
+            "from spillover.cli import main\n"
+            "sys.exit(main(['tick']))\n")
+    env = dict(wired.env, SPILLOVER_TIMEOUT="0.5", SPILLOVER_SOURCES="statusline,oauth")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", hang], env=env, cwd=wired.root, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    assert proc.returncode != 0 and took < 3 * 0.5 + 5 + 3, (proc.returncode, took, proc.stderr)
+    assert "cut off at the hard deadline" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    state = wired.state()
+    assert state["route"] == "openrouter" and "reading local sources (statusline" in state["cut_off"], state.get("cut_off")
+    status = wired.run("status")
+    assert "last tick was cut off at the hard deadline: reading local sources (statusline" in status.stdout, status.stdout
+    # the lock was released: the next tick runs (and clears the mark)
+    again, _ = tick(wired)
+    assert again.returncode == 0 and "cut_off" not in wired.state(), again.stderr

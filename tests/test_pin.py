@@ -4,6 +4,7 @@ The expiry is shown with a whole-process fake clock: the `faketime` binary aroun
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -118,3 +119,33 @@ def test_pin_usage_errors(wired, args, code, message):
     proc = wired.run(*args)
     assert proc.returncode == code
     assert message in proc.stderr
+
+
+@pytest.mark.parametrize("verb", ["pin", "unpin"])
+def test_pin_waits_for_a_running_tick_so_the_files_show_the_pin(wired, verb):
+    """A tick that read pin.json before the pin changed would publish the old route after `pin`
+    reported success: pin/unpin wait for it, then publish. Either way the files must say plan."""
+    from spillover.publishers.env_files import route_from_file
+
+    used = 97.0 if verb == "pin" else 10.0  # pin: spilled, pinned to plan; unpin: plan, pinned to openrouter
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(used))
+    wired.run("tick", env=POLL, check=True)
+    if verb == "unpin":
+        wired.run("pin", "openrouter", "--for", "1h", check=True)
+    assert wired.state()["route"] == "openrouter"
+    # The slow tick: the usage endpoint answers after 3 s (SPILLOVER_TIMEOUT raised to 6 for it).
+    wired.usage.set("/api/oauth/usage", fakes.Reply(json=fakes.usage_body(used), delay=3.0))
+    slow = subprocess.Popen([sys.executable, "-m", "spillover", "tick", "--poll"], env=dict(wired.env, SPILLOVER_TIMEOUT="6", **POLL),
+                            cwd=wired.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = len(wired.usage.requests)
+    deadline = time.monotonic() + 20
+    while len(wired.usage.requests) == before and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the slow tick is inside its request (it has read pin.json by then)
+    assert len(wired.usage.requests) > before, "the slow tick never asked the usage endpoint"
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(used))
+    proc = wired.run(*(["pin", "plan", "--for", "1h"] if verb == "pin" else ["unpin"]), env={"SPILLOVER_TIMEOUT": "6"})
+    slow.communicate(timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert slow.returncode == 0
+    assert route_from_file(str(wired.state_dir)) == "plan", wired.route_env()
+    assert wired.state()["route"] == "plan", wired.state()["reason"]

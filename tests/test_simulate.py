@@ -99,7 +99,7 @@ def test_from_history_replays_what_spillover_recorded(sandbox):
     for i, pct in enumerate((60, 70, 80, 90, 97)):
         body = json.dumps({"session_id": "s", "rate_limits": {"five_hour": {"used_percentage": pct, "resets_at": int(now + 7200)}}})
         sandbox.run("statusline", input=body, check=True)
-    report = json.loads(sandbox.run("simulate", "--from-history", "--json", "--step", "1").stdout)
+    report = json.loads(sandbox.run("simulate", "--from-history", "--json", "--step", "10").stdout)
     assert report["samples"] == 5 and report["trace"].endswith("samples.jsonl")
 
 
@@ -130,6 +130,37 @@ def test_replay_uses_the_real_decision(tmp_path, monkeypatch):
     prev, signals, pol, now = calls[-1]
     assert [t.name for t in signals.targets] == ["openrouter"] and signals.targets[0].healthy
     assert all(s.observed_at <= now for s in signals.history["five_hour"])  # never a sample from the future
+
+
+@pytest.mark.parametrize("step, message", [("1", "at least 10 seconds"), ("nan", "at least 10 seconds"), ("inf", "at least 10 seconds")])
+def test_a_tiny_or_absurd_step_is_refused(sandbox, step, message):
+    burn_trace(sandbox.root / "t.jsonl", minutes=10)
+    proc = sandbox.run("simulate", "t.jsonl", "--step", step)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_a_trace_spanning_too_many_steps_is_refused(sandbox):
+    path = sandbox.root / "t.jsonl"
+    lines = [samples.record(T0 + d * 86400, "statusline", {"five_hour": (10.0, None)}) for d in (0, 400)]
+    path.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    proc = sandbox.run("simulate", "t.jsonl", "--step", "10")
+    assert proc.returncode == 2 and "at most 1,000,000" in proc.stderr and "use a larger --step" in proc.stderr, proc.stderr
+
+
+def test_a_long_dense_trace_replays_in_linear_time(sandbox, capsys):
+    """A reading every 6 s for a day (14,400) at --step 10: each reading enters and leaves the
+    window once. Timed for the record, asserted only to finish."""
+    path = sandbox.root / "dense.jsonl"
+    lines = [samples.record(T0 + i * 6, "statusline", {"five_hour": (min(100.0, 20 + i / 200), T0 + 5 * 3600 * (1 + i * 6 // 18000))})
+             for i in range(14_400)]
+    path.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    started = time.perf_counter()
+    proc = sandbox.run("simulate", str(path), "--step", "10", "--json", timeout=600)
+    took = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["samples"] == 14_400 * 1
+    with capsys.disabled():
+        print(f"\n  simulate: 14,400 readings over a day at --step 10 (8,640 decisions): {took:.1f} s")
 
 
 @pytest.mark.parametrize("name,over", [("afternoon", 1.0), ("afternoon-no-oauth", 2.0)])

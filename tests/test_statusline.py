@@ -208,3 +208,32 @@ def test_line_shows_route_and_pin_from_state(sandbox):
         "buckets": {"five_hour": {"percent": 44.0, "resets_at": now + 7200, "observed_at": now - 30, "source": "oauth"}}}))
     proc = sandbox.run("statusline", input=payload(rate_limits=False))
     assert re.fullmatch(r"spillover plan \(pinned\) · 5h 44% ↻(1h59m|2h00m)\n", proc.stdout), proc.stdout
+
+
+def test_a_trace_without_newlines_is_compacted_at_a_bounded_cost(sandbox, capsys):
+    """5 MB without one newline: the render reads at most MAX_BYTES of it and empties the junk."""
+    sandbox.state_dir.mkdir(parents=True)
+    path = sandbox.state_dir / "samples.jsonl"
+    path.write_bytes(b"x" * (5 * 1024 * 1024))
+    started = time.perf_counter()
+    proc = sandbox.run("statusline", input=payload(70), check=True)
+    took = time.perf_counter() - started
+    assert proc.stdout.startswith("spillover")
+    # that render's line was glued to the junk (no newline before it) and went with it; the next one is kept
+    assert path.stat().st_size < samples.MAX_BYTES
+    sandbox.run("statusline", input=payload(71), check=True)
+    lines = trace(sandbox)
+    assert len(lines) == 1 and lines[0]["five_hour"]["percent"] == 71.0
+    with capsys.disabled():
+        print(f"\n  statusline render over a 5 MB samples.jsonl without newlines: {took * 1000:.0f} ms")
+
+
+def test_compaction_reads_only_the_tail(tmp_path, monkeypatch):
+    path = tmp_path / "samples.jsonl"
+    path.write_bytes(b"y" * (3 * samples.MAX_BYTES) + b"\n" + b'{"t": 1}\n' * 10)
+    reads = []
+    real = samples.os.read
+    monkeypatch.setattr(samples.os, "read", lambda fd, n: reads.append(n) or real(fd, n))
+    samples.compact(str(path))
+    assert sum(reads) <= samples.MAX_BYTES + (1 << 20)
+    assert path.read_bytes() == b'{"t": 1}\n' * 10

@@ -96,6 +96,8 @@ def record(found, now, account=None):
     the Claude Code that rendered (its CLAUDE_CONFIG_DIR, else ~/.claude)."""
     state_dir = paths.state_dir()
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    if not _ours(state_dir):
+        return False
     path = os.path.join(state_dir, paths.SAMPLES_JSONL)
     account = account or paths.primary_account()
     line = samples.record(now, SOURCE, found, account)
@@ -105,6 +107,16 @@ def record(found, now, account=None):
     if samples.append(path, line) > samples.MAX_BYTES:
         _compact(state_dir, path)
     return True
+
+
+def _ours(state_dir):
+    """The state dir is the user's alone (not someone else's, not writable by others): else the
+    statusline neither records into it nor reads from it, and prints its line from the payload."""
+    try:
+        info = os.stat(state_dir)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def _pct(value):
@@ -174,6 +186,8 @@ def _model_weeks(state, now):
 
 
 def _read_state():
+    if not _ours(paths.state_dir()):
+        return {}
     try:
         with open(paths.state_path(paths.STATE_JSON), encoding="utf-8") as handle:
             state = json.load(handle)

@@ -16,6 +16,7 @@ few lines holding it are parsed.
 
 import json
 import os
+import stat
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -310,14 +311,19 @@ def transcript_files(root):
             if name.endswith(".jsonl"):
                 path = os.path.join(dirpath, name)
                 try:
-                    yield path, os.stat(path)
+                    st = os.stat(path)
                 except OSError:
                     continue
+                if stat.S_ISREG(st.st_mode):  # a FIFO would hang the tick, a device fill its memory
+                    yield path, st
 
 
 def read_new(path, offset, on_line):
     """Read complete lines from `offset`; call on_line(bytes) for lines holding MARKER. Returns the new offset."""
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return offset
         handle.seek(offset)
         carry = b""
         skipping = False  # inside an over-long line: drop bytes up to its newline
@@ -395,6 +401,10 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
         for path, st in transcript_files(root):
             result.last_activity = max(result.last_activity or 0, st.st_mtime)
             old = old_files.get(path)
+            if (isinstance(old, dict) and old.get("ino") == st.st_ino and old.get("size") == st.st_size
+                    and old.get("mtime") == st.st_mtime and old.get("offset") == st.st_size):
+                files[path] = old  # unchanged since the last scan: not opened again
+                continue
             offset = old.get("offset", 0) if isinstance(old, dict) and old.get("ino") == st.st_ino else 0
             if not isinstance(offset, int) or offset > st.st_size:
                 offset = 0  # truncated or rewritten: start over
@@ -405,7 +415,8 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
                     offset = read_new(path, offset, on_line)
                 except OSError as exc:
                     result.problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
-            files[path] = {"ino": st.st_ino, "offset": offset}
+            # Only files seen in this walk are kept: a deleted transcript's offset is forgotten.
+            files[path] = {"ino": st.st_ino, "offset": offset, "size": st.st_size, "mtime": st.st_mtime}
 
     kept = []
     for (bucket, _, account), (written, resets_at) in walls.items():
