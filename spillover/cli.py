@@ -136,6 +136,8 @@ def build_parser(argparse):
         p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "all"))
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
+        if name == "uninstall":
+            p.add_argument("--purge", action="store_true", help="with `all`: also remove the config file and the state dir")
 
     command("doctor", cmd_doctor, "check every piece and say exactly how to fix what is broken")
 
@@ -210,10 +212,24 @@ def cmd_tick(args):
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:
         return ExitCode.OK  # another tick is doing the work
+    oauth = (state.get("sources") or {}).get("oauth") or {}
+    backoff = oauth.get("backoff_until")
+    if args.poll and isinstance(backoff, (int, float)) and backoff > decision_time(state):
+        from spillover.fmt import clock
+
+        print(f"spillover: the usage endpoint was not called: backing off after {oauth.get('error') or 'a failure'}; "
+              f"the next call is allowed at {clock(backoff)}", file=sys.stderr)
     if args.dry_run:
         print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
                           "hot_bucket": decision.hot_bucket, "details": decision.details}, indent=1, sort_keys=True, default=str))
     return ExitCode.OK
+
+
+def decision_time(state):
+    import time
+
+    at = state.get("decided_at")
+    return at if isinstance(at, (int, float)) else time.time()
 
 
 def cmd_status(args):
@@ -288,7 +304,7 @@ def cmd_install(args):
 def cmd_uninstall(args):
     from spillover import install
 
-    return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell)
+    return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell, purge=args.purge)
 
 
 def cmd_doctor(args):

@@ -166,10 +166,27 @@ def _optional_url(key, raw):
     return _url(key, raw, optional=True)
 
 
+# Keys issued by OpenRouter and Anthropic are far longer than this; a gateway token may be short.
+_MIN_KEY_LENGTH = {"OPENROUTER_API_KEY": 20, "OPENROUTER_MANAGEMENT_KEY": 20, "SPILLOVER_ANTHROPIC_API_KEY": 20}
+_PLACEHOLDER = re.compile(r"…|\.\.\.|<[^>]*>|[<>]")
+_INVISIBLE = {"\u200b": "a zero-width space", "\u200c": "a zero-width non-joiner", "\u200d": "a zero-width joiner",
+              "\ufeff": "a byte-order mark", "\u00a0": "a no-break space", " ": "a space"}
+
+
 def _secret(key, raw):
     value = _text(key, raw.strip())
-    if value and len(value) < 8:
-        raise ConfigError(f"{key}={mask(value)}: too short to be a key")
+    if not value:
+        return value
+    if _PLACEHOLDER.search(value):
+        raise ConfigError(f"{key}={mask(value)}: this is the README's placeholder, not a key: replace the placeholder "
+                          f"with your real key (no `…`, `...` or `<>`)")
+    for i, char in enumerate(value):
+        if not ("!" <= char <= "~"):
+            what = _INVISIBLE.get(char) or ("whitespace" if char.isspace() else f"the non-ASCII character U+{ord(char):04X}")
+            raise ConfigError(f"{key}={mask(value)}: contains {what} at character {i + 1}; a key is printable ASCII "
+                              "without spaces: paste it again")
+    if len(value) < _MIN_KEY_LENGTH.get(key, 8):
+        raise ConfigError(f"{key}={mask(value)}: too short to be a key ({len(value)} characters): paste the whole key")
     return value
 
 
@@ -351,6 +368,15 @@ def read_file(path):
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 
+def _looks_like_ours(name):
+    """A name meant for spillover, typos included: any case, SPILOVER_/SPILLOVR_…, OPENROUTER_."""
+    upper = name.upper()
+    if upper.startswith(("SPILLOVER_", "OPENROUTER_")) or upper in KEYS_BY_NAME:
+        return True
+    head = upper.split("_", 1)[0]
+    return "_" in upper and difflib.SequenceMatcher(None, head, "SPILLOVER").ratio() >= 0.8
+
+
 def load(environ=None, path=None):
     """Build the Config; raise ConfigError on the first bad value."""
     environ = os.environ if environ is None else environ
@@ -358,8 +384,9 @@ def load(environ=None, path=None):
     file_values = read_file(path)
     warnings = []
     for name in file_values:
-        if name not in KEYS_BY_NAME and name not in _FOREIGN_OK and name.startswith(("SPILLOVER_", "OPENROUTER_")):
-            hint = difflib.get_close_matches(name, KEYS_BY_NAME, 1)
+        if name not in KEYS_BY_NAME and name not in _FOREIGN_OK and _looks_like_ours(name):
+            hint = (difflib.get_close_matches(name.upper(), KEYS_BY_NAME, 1, cutoff=0.8)
+                    or difflib.get_close_matches(name, KEYS_BY_NAME, 1))
             warnings.append(f"config file {path}: unknown key {name}" + (f" (did you mean {hint[0]}?)" if hint else ""))
     values, origin = {}, {}
     for key in KEYS:
@@ -371,15 +398,34 @@ def load(environ=None, path=None):
             raw, origin[key.name] = key.default, "default"
         values[key.attr] = key.parse(key.name, raw)
     if values["resume"] >= values["threshold"]:
+        if origin["SPILLOVER_RESUME"] == "default":
+            raise ConfigError(
+                f"SPILLOVER_THRESHOLD={values['threshold']:g} is not above SPILLOVER_RESUME={values['resume']:g} (the default): "
+                f"raise SPILLOVER_THRESHOLD, or also set SPILLOVER_RESUME under {values['threshold']:g} "
+                f"(e.g. SPILLOVER_RESUME={max(1, int(values['threshold']) // 2)})"
+            )
         raise ConfigError(
             f"SPILLOVER_RESUME={values['resume']:g}: must be under SPILLOVER_THRESHOLD={values['threshold']:g}"
         )
+    warnings.extend(_crossed_keys(values))
     holds_secret = any(origin[k] == "file" and file_values.get(k) for k in SECRET_KEYS)
     if holds_secret:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
             warnings.append(f"config file {path} holds keys but is readable by others (mode {mode:04o}): chmod 600 {path}")
     return Config(path=path, origin=origin, warnings=tuple(warnings), **values)
+
+
+def _crossed_keys(values):
+    """An Anthropic key where an OpenRouter key belongs, or the reverse: allowed, but almost surely a mix-up."""
+    found = []
+    if values["openrouter_key"].startswith("sk-ant-"):
+        found.append("OPENROUTER_API_KEY holds an Anthropic key (sk-ant-…): it belongs in SPILLOVER_ANTHROPIC_API_KEY; "
+                     "put your OpenRouter key (sk-or-…) in OPENROUTER_API_KEY")
+    if values["anthropic_key"].startswith("sk-or-"):
+        found.append("SPILLOVER_ANTHROPIC_API_KEY holds an OpenRouter key (sk-or-…): it belongs in OPENROUTER_API_KEY; "
+                     "put your Anthropic key (sk-ant-…) in SPILLOVER_ANTHROPIC_API_KEY")
+    return found
 
 
 def set_value(path, name, value):
