@@ -359,13 +359,45 @@ def read_file(path):
             text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: cannot be read ({exc})") from None
+    return _parse(text)[0]
+
+
+def _parse(text):
+    """({key: value}, [line numbers python-dotenv could not parse]) of a dotenv text, without
+    python-dotenv's own log line (doctor and the config warnings say it, with the file and line)."""
     from io import StringIO
 
-    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
-    values = dotenv_values(stream=StringIO(text), interpolate=False)
-    # python-dotenv returns None for a bare `KEY` line; treat it as empty.
-    return {k: ("" if v is None else v) for k, v in values.items()}
+    values, bad = {}, []
+    for binding in parse_stream(StringIO(text)):
+        if binding.error:
+            bad.append(binding.original.line)
+        elif binding.key is not None:
+            # a bare `KEY` line has no value; treat it as empty.
+            values[binding.key] = "" if binding.value is None else binding.value
+    return values, bad
+
+
+def parse_problems(path):
+    """Warnings for the lines of the config file that python-dotenv cannot parse (they are ignored)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            bad = _parse(handle.read())[1]
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [f"{path}:{line}: this line cannot be parsed and is ignored: write it as NAME='value'" for line in bad]
+
+
+def line_of(path, name):
+    """The line number of `name=` in the config file, or None."""
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            found = [i for i, line in enumerate(handle, 1) if pattern.match(line)]
+    except OSError:
+        return None
+    return found[-1] if found else None
 
 
 def _looks_like_ours(name):
@@ -382,7 +414,7 @@ def load(environ=None, path=None):
     environ = os.environ if environ is None else environ
     path = path or environ.get("SPILLOVER_CONFIG") or paths.config_file()
     file_values = read_file(path)
-    warnings = []
+    warnings = parse_problems(path) if file_values or os.path.exists(path) else []
     for name in file_values:
         if name not in KEYS_BY_NAME and name not in _FOREIGN_OK and _looks_like_ours(name):
             hint = (difflib.get_close_matches(name.upper(), KEYS_BY_NAME, 1, cutoff=0.8)

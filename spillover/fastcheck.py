@@ -30,6 +30,11 @@ def read(now=None):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
     if not isinstance(state, dict):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
+    config_error = state.get("config_error")
+    if isinstance(config_error, str) and config_error:
+        # the tick stops at a broken config (it keeps the route in place): exit 1, as for any error
+        return ExitCode.ERROR, {"status": "error", "route": state.get("route"), "stale": True,
+                                "reason": f"config error: {config_error[:300]}; see `spillover doctor`"}
     decided = number(state.get("decided_at"))
     # nan or 1e300 as a staleness would make a month-old decision look fresh: a day at most.
     stale_after = number(state.get("stale_after"), minimum=0, maximum=86400)
@@ -76,5 +81,8 @@ def main(argv):
         route = summary.get("route") or "unknown"
         pin = summary.get("pin")
         pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
-        print(f"{route}{pinned}: {summary.get('reason', '')}" if code != ExitCode.STALE else f"stale: {summary['reason']}")
+        if code == ExitCode.ERROR:
+            print(f"error: {summary['reason']}")
+        else:
+            print(f"{route}{pinned}: {summary.get('reason', '')}" if code != ExitCode.STALE else f"stale: {summary['reason']}")
     return code
