@@ -76,7 +76,12 @@ def _main(argv):
     try:
         return args.func(args) or ExitCode.OK
     except SpilloverError as exc:
-        print(f"spillover: error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading --json gets JSON, errors too
+            import json
+
+            print(json.dumps({"error": str(exc), "exit": int(exc.exit_code)}))
+        else:
+            print(f"spillover: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -203,11 +208,19 @@ def cmd_tick(args):
     from spillover import tick
     from spillover.errors import ConfigError
 
+    from spillover import config, logfile
+
+    logfile.rotate()
     try:
-        cfg = _config()
+        cfg = config.load()
     except ConfigError as exc:
         tick.record_config_error(str(exc))
         raise
+    # The scheduler appends stderr to tick.log every minute: say each warning once, when it appears.
+    seen = () if sys.stderr.isatty() else logfile.previous_problems()
+    for warning in cfg.warnings:
+        if warning not in seen:
+            print(f"spillover: warning: {warning}", file=sys.stderr)
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:

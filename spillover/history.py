@@ -34,6 +34,11 @@ def collect(since_seconds, now=None):
     records = [r for r in fsutil.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
                if isinstance(r.get("at"), (int, float)) and isinstance(r.get("route"), str)]
     records.sort(key=lambda r: r["at"])
+    # Nothing is known before the first tick: a window reaching further back starts there.
+    known = [t for t in (number(state.get("route_since")), records[0]["at"] if records else None) if t is not None]
+    clipped = bool(known) and min(known) > start
+    if clipped:
+        start = min(known)
 
     # Route at the start of the window: the last flip before it, else the first flip's origin.
     before = [r for r in records if r["at"] <= start]
@@ -81,6 +86,7 @@ def collect(since_seconds, now=None):
     openrouter = [s for s in shown if s["route"] == "openrouter"]
     return {
         "since": start,
+        "since_first_tick": clipped,
         "now": now,
         "route": state.get("route"),
         "flips": [{"at": r["at"], "from": r.get("from"), "to": r["route"], "reason": redact(r.get("reason") or ""),
@@ -100,7 +106,10 @@ def run(since="7d", as_json=False, out=None):
         out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
         return 0
     w = out.write
-    w(f"since {clock(data['since'])} ({since})\n\n")
+    if data["since_first_tick"]:
+        w(f"since the first tick, {clock(data['since'])} ({_span(data['now'] - data['since'])} ago; you asked for {since})\n\n")
+    else:
+        w(f"since {clock(data['since'])} ({since})\n\n")
     if not os.path.exists(paths.state_path(paths.HISTORY_JSONL)):
         w("no flips recorded yet (the tick writes history.jsonl when the route changes)\n\n")
     w("flips\n")

@@ -221,3 +221,84 @@ def test_blocked_route_is_a_cross_with_the_reason(wired):
     assert mark == "✖"
     assert text.startswith("blocked, decided ") and "key remaining $0.40 (monthly) < floor $1.00" in text
     assert text.endswith("fix: apply the fix on the target lines above (`spillover status` says why each target is skipped)")
+
+
+# --- 8. rough edges ---------------------------------------------------------------------------
+
+
+def test_history_right_after_install_counts_from_the_first_tick(sandbox):
+    sandbox.write_config(OPENROUTER_API_KEY=OR_KEY, SPILLOVER_SOURCES="transcripts")
+    assert sandbox.run("tick").returncode == 0
+    data = json.loads(sandbox.run("history", "--json").stdout)
+    assert data["since_first_tick"] is True
+    assert data["time_on_route"]["plan"] < 120  # not a week on the plan
+    text = sandbox.run("history").stdout
+    assert text.startswith("since the first tick, ") and "you asked for 7d" in text
+
+
+def test_status_after_a_good_poll_does_not_say_backing_off(wired):
+    wired.usage.set("/api/oauth/usage", fakes.Reply(429, fakes.error_body(429, "rate limited"), headers={"Retry-After": "0"}))
+    assert wired.run("tick", "--poll").returncode == 0
+    state = json.loads((wired.state_dir / "state.json").read_text())
+    state["sources"]["oauth"]["backoff_until"] = 1.0  # the backoff is over
+    (wired.state_dir / "state.json").write_text(json.dumps(state))
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(42.0))
+    assert wired.run("tick", "--poll").returncode == 0
+    assert len(wired.usage.hits("/api/oauth/usage")) == 2
+    out = wired.run("status").stdout
+    assert "backing off" not in out and "oauth       ✔ ok, last read" in out
+    # a record an older version left (a forced poll inside a backoff saved due="backing off")
+    state = json.loads((wired.state_dir / "state.json").read_text())
+    state["sources"]["oauth"]["due"] = "backing off"
+    (wired.state_dir / "state.json").write_text(json.dumps(state))
+    assert "backing off" not in wired.run("status").stdout
+
+
+@pytest.mark.parametrize("name,hint", [("SPILOVER_THRESHOLD", "SPILLOVER_THRESHOLD"), ("spillover_threshold", "SPILLOVER_THRESHOLD"),
+                                       ("SPILLOVR_RESUME", "SPILLOVER_RESUME")])
+def test_typo_warnings_catch_one_l_and_lowercase(tmp_path, name, hint):
+    cfg = load(tmp_path, f"{name}=90\n")
+    assert cfg.threshold == 95
+    assert any(f"unknown key {name} (did you mean {hint}?)" in w for w in cfg.warnings), cfg.warnings
+
+
+def test_threshold_under_the_default_resume_says_resume_is_the_default(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, "SPILLOVER_THRESHOLD=40\n")
+    assert str(err.value) == ("SPILLOVER_THRESHOLD=40 is not above SPILLOVER_RESUME=50 (the default): raise SPILLOVER_THRESHOLD, "
+                              "or also set SPILLOVER_RESUME under 40 (e.g. SPILLOVER_RESUME=20)")
+    assert load(tmp_path, "SPILLOVER_THRESHOLD=40\nSPILLOVER_RESUME=20\n").resume == 20  # the fix works
+
+
+@pytest.mark.parametrize("args,message", [
+    (("pin", "plan", "--for", "0m"), "duration '0m': must be longer than zero (to end a pin now: spillover unpin)"),
+    (("history", "--since", "7"), "duration '7': add a unit: 7d, 7h, 7m"),
+])
+def test_durations_refused(sandbox, args, message):
+    sandbox.write_config(OPENROUTER_API_KEY=OR_KEY, SPILLOVER_SOURCES="transcripts")
+    proc = sandbox.run(*args)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"spillover: error: {message}"
+
+
+def test_json_errors_are_json(sandbox):
+    proc = sandbox.run("history", "--since", "7", "--json")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {"error": "duration '7': add a unit: 7d, 7h, 7m", "exit": 2}
+
+
+def test_tick_log_rotates_and_a_warning_is_logged_once(sandbox):
+    sandbox.write_config(OPENROUTER_API_KEY=OR_KEY, SPILLOVER_SOURCES="transcripts")
+    with open(sandbox.config_file, "a") as handle:
+        handle.write("SPILOVER_THRESHOLD=90\n")
+    sandbox.state_dir.mkdir(parents=True)
+    log = sandbox.state_dir / "tick.log"
+    log.write_text("x" * (512 * 1024 + 1))
+    outputs = [sandbox.run("tick") for _ in range(3)]  # stderr is not a terminal, as under cron
+    assert (sandbox.state_dir / "tick.log.1").stat().st_size == 512 * 1024 + 1
+    assert not log.exists()  # the scheduler's next `>>` starts a fresh one
+    warned = [p for p in outputs if "unknown key SPILOVER_THRESHOLD" in p.stderr]
+    assert len(warned) == 1 and warned[0] is outputs[0]
+    with open(sandbox.config_file, "a") as handle:
+        handle.write("SPILLOVER_TRESHOLD=90\n")  # a new warning: said once more
+    again = sandbox.run("tick")
+    assert "unknown key SPILLOVER_TRESHOLD" in again.stderr and "unknown key SPILOVER_THRESHOLD" not in again.stderr
