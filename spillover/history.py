@@ -41,8 +41,8 @@ def collect(since_seconds, now=None):
         start = min(known)
 
     # Route at the start of the window: the last flip before it, else the first flip's origin.
-    before = [r for r in records if r["at"] <= start]
-    inside = [r for r in records if start < r["at"] <= now]
+    before = [r for r in records if r["at"] < start]
+    inside = [r for r in records if start <= r["at"] <= now]
     if before:
         route = before[-1]["route"]
     elif inside:
