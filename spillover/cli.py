@@ -76,23 +76,31 @@ def _main(argv):
     try:
         return args.func(args) or ExitCode.OK
     except SpilloverError as exc:
-        if getattr(args, "json", False):  # a script reading --json gets JSON, errors too
-            import json
-
-            print(json.dumps({"error": str(exc), "exit": int(exc.exit_code)}))
-        else:
-            print(f"spillover: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(args, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"spillover: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return ExitCode.ERROR
+        return _error(args, f"{where}{exc.strerror or exc}", ExitCode.ERROR)
     except Exception as exc:  # noqa: BLE001 — main() owns every error: one line, not a traceback
+        if getattr(args, "json", False):
+            from spillover.redact import printable, redact
+
+            return _error(args, f"unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}", ExitCode.ERROR)
         return _unexpected(exc, args.verbose)
+
+
+def _error(args, message, code):
+    """One line on stderr; for a command run with --json, `{"error": …, "exit": N}` on stdout instead."""
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"error": message, "exit": int(code)}))
+    else:
+        print(f"spillover: error: {message}", file=sys.stderr)
+    return code
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -214,8 +222,10 @@ def cmd_tick(args):
     try:
         cfg = config.load()
     except ConfigError as exc:
-        tick.record_config_error(str(exc))
-        raise
+        # Said once per change under a scheduler (tick.log), every time at a terminal; exit 1 either way.
+        if tick.record_config_error(str(exc)) or sys.stderr.isatty():
+            raise
+        return ExitCode.ERROR
     # The scheduler appends stderr to tick.log every minute: say each warning once, when it appears.
     seen = () if sys.stderr.isatty() else logfile.previous_problems()
     for warning in cfg.warnings:
@@ -227,7 +237,8 @@ def cmd_tick(args):
         return ExitCode.OK  # another tick is doing the work
     oauth = (state.get("sources") or {}).get("oauth") or {}
     backoff = oauth.get("backoff_until")
-    if args.poll and isinstance(backoff, (int, float)) and backoff > decision_time(state):
+    called = oauth.get("last_attempt_at") == state.get("decided_at")  # this tick asked (and failed)
+    if args.poll and not called and isinstance(backoff, (int, float)) and backoff > decision_time(state):
         from spillover.fmt import clock
 
         print(f"spillover: the usage endpoint was not called: backing off after {oauth.get('error') or 'a failure'}; "

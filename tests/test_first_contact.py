@@ -71,6 +71,8 @@ def test_readme_placeholder_doctor_names_line_and_check_exits_1(sandbox):
     sandbox.config_file.chmod(0o600)
     tick = sandbox.run("tick")
     assert tick.returncode == 1 and "replace the placeholder" in tick.stderr and "UnicodeEncodeError" not in tick.stderr
+    again = sandbox.run("tick")  # as the scheduler runs it, every minute: the same error is not logged again
+    assert again.returncode == 1 and again.stderr == ""
     got = doctor(sandbox)
     mark, text = got["config"][0]
     assert mark == "✖"
@@ -92,7 +94,7 @@ def test_readme_placeholder_doctor_names_line_and_check_exits_1(sandbox):
 def test_tick_poll_never_calls_inside_a_backoff(wired):
     wired.usage.set("/api/oauth/usage", fakes.Reply(429, fakes.error_body(429, "rate limited"), headers={"Retry-After": "0"}))
     first = wired.run("tick", "--poll")
-    assert first.returncode == 0
+    assert first.returncode == 0 and "not called" not in first.stderr  # it was called (and answered 429)
     assert len(wired.usage.hits("/api/oauth/usage")) == 1
     for _ in range(3):
         again = wired.run("tick", "--poll")
@@ -284,6 +286,10 @@ def test_json_errors_are_json(sandbox):
     proc = sandbox.run("history", "--since", "7", "--json")
     assert proc.returncode == 2
     assert json.loads(proc.stdout) == {"error": "duration '7': add a unit: 7d, 7h, 7m", "exit": 2}
+    sandbox.write_config(SPILLOVER_THRESHOLD="40")
+    proc = sandbox.run("budget", "--json")
+    assert proc.returncode == 1 and proc.stderr == ""
+    assert json.loads(proc.stdout)["error"].startswith("SPILLOVER_THRESHOLD=40 is not above SPILLOVER_RESUME=50 (the default)")
 
 
 def test_tick_log_rotates_and_a_warning_is_logged_once(sandbox):
