@@ -164,6 +164,8 @@ def build_parser(argparse):
     p.add_argument("--lead", type=float, metavar="MIN", help="forecast lead time in minutes")
     p.add_argument("--cost-per-hour", type=float, default=10.0, metavar="USD", help="spill cost estimate (default 10)")
     p.add_argument("--step", type=float, default=60.0, metavar="SEC", help="decision interval (default 60, the cron tick)")
+    p.add_argument("--chart", action="store_true", help="draw the route across each five-hour window")
+    p.add_argument("--compare", type=float, metavar="PERCENT", help="side by side with this threshold (implies --chart)")
     p.add_argument("--json", action="store_true")
 
     p = command("pin", cmd_pin, "force a route for a while (the manual switch)")
@@ -194,7 +196,12 @@ def build_parser(argparse):
 
     p = command("history", cmd_history, "flips with reasons, time on each route, spend during spills")
     p.add_argument("--since", default="7d", metavar="DURATION")
+    p.add_argument("--chart", action="store_true", help="one timeline line per five-hour window")
     p.add_argument("--json", action="store_true")
+
+    p = command("report", cmd_report, "write one self-contained HTML page of the windows, spills and buckets")
+    p.add_argument("--since", default="30d", metavar="DURATION")
+    p.add_argument("-o", "--output", default="spillover-report.html", metavar="FILE", help="'-' for stdout")
     return parser
 
 
@@ -234,7 +241,10 @@ def cmd_tick(args):
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
     except tick.Busy:
-        return ExitCode.OK  # another tick is doing the work
+        import logging
+
+        logging.getLogger("spillover").debug("another tick holds the lock; it does the work")
+        return ExitCode.OK
     oauth = (state.get("sources") or {}).get("oauth") or {}
     backoff = oauth.get("backoff_until")
     called = oauth.get("last_attempt_at") == state.get("decided_at")  # this tick asked (and failed)
@@ -341,7 +351,7 @@ def cmd_simulate(args):
     from spillover import simulate
 
     return simulate.run(args.trace, from_history=args.from_history, threshold=args.threshold, resume=args.resume, lead=args.lead,
-                        cost_per_hour=args.cost_per_hour, step=args.step, as_json=args.json)
+                        cost_per_hour=args.cost_per_hour, step=args.step, as_json=args.json, chart=args.chart, compare=args.compare)
 
 
 def cmd_pin(args):
@@ -377,4 +387,10 @@ def cmd_setup(args):
 def cmd_history(args):
     from spillover import history
 
-    return history.run(args.since, as_json=args.json)
+    return history.run(args.since, as_json=args.json, chart=args.chart)
+
+
+def cmd_report(args):
+    from spillover import report
+
+    return report.run(_config(), args)

@@ -27,7 +27,7 @@ def _usage(value):
     return number(value)
 
 
-def collect(since_seconds, now=None):
+def collect(since_seconds, now=None, from_first_tick=False):
     now = time.time() if now is None else now
     start = now - since_seconds
     state = fsutil.read_json(paths.state_path(paths.STATE_JSON), default={}) or {}
@@ -36,7 +36,7 @@ def collect(since_seconds, now=None):
     records.sort(key=lambda r: r["at"])
     # Nothing is known before the first tick: a window reaching further back starts there.
     known = [t for t in (number(state.get("route_since")), records[0]["at"] if records else None) if t is not None]
-    clipped = bool(known) and min(known) > start
+    clipped = from_first_tick and bool(known) and min(known) > start
     if clipped:
         start = min(known)
 
@@ -98,10 +98,29 @@ def collect(since_seconds, now=None):
     }
 
 
-def run(since="7d", as_json=False, out=None):
+def windows(data):
+    """The five-hour windows of a `collect()` answer as charts.Window rows: the route across each
+    (from the flips), its peak and weekly peaks (from samples.jsonl), spill minutes and spend."""
+    from spillover import charts, samples
+
+    since, now = data["since"], data["now"]
+    first = data["flips"][0]["from"] if data["flips"] else None
+    changes = [(since, first or data["route"] or "plan")] + [(f["at"], f["to"]) for f in data["flips"]]
+    readings = [(s.observed_at, s.bucket, s.percent, s.resets_at)
+                for s in samples.read(paths.state_path(paths.SAMPLES_JSONL), since=since - charts.FIVE_HOURS)]
+    spends = [(s["start"], s["spend"]) for s in data["spills"] if s["spend"] is not None]
+    return charts.build_windows(charts.route_spans(changes, since, now), readings, since, now, spends)
+
+
+def run(since="7d", as_json=False, chart=False, out=None):
     out = out or sys.stdout
     seconds = parse_duration(since)
-    data = collect(seconds)
+    data = collect(seconds, from_first_tick=True)
+    if chart and not as_json:
+        from spillover import charts
+
+        out.write(charts.timeline(windows(data), charts.style_for(out, os.environ)) + "\n")
+        return 0
     if as_json:
         out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
         return 0

@@ -42,8 +42,9 @@ def at_wall(merged, now):
     return False
 
 
-def replay(trace, pol, step, cost_per_hour):
-    """Walk the simulated clock over the trace. Returns the report dict."""
+def replay(trace, pol, step, cost_per_hour, timeline=None):
+    """Walk the simulated clock over the trace. Returns the report dict. A `timeline` dict, when
+    given, receives the decisions [(t, route)] and the wall intervals [(start, end)] for charts."""
     start, end = trace[0].observed_at, trace[-1].observed_at
     prev = Previous()
     merged, history = {}, []
@@ -69,7 +70,10 @@ def replay(trace, pol, step, cost_per_hour):
                         decision.reason if flipped else prev.reason)
         decisions.append((now, decision.route))
         now += step
-    wall, spilled, blocked = account(trace, decisions, end)
+    walls = []
+    wall, spilled, blocked = account(trace, decisions, end, walls)
+    if timeline is not None:
+        timeline.update(decisions=decisions, walls=walls)
     return {
         "trace_start": start,
         "trace_end": end,
@@ -88,7 +92,7 @@ def replay(trace, pol, step, cost_per_hour):
     }
 
 
-def account(trace, decisions, end):
+def account(trace, decisions, end, walls=None):
     """Seconds (at the wall on the plan, spilled, blocked), on a timeline cut at every decision and
     every reading: a route holds until the next decision, a reading until the next reading, so a
     wall reached between two decisions counts from the reading that showed it."""
@@ -106,6 +110,11 @@ def account(trace, decisions, end):
             spilled += b - a
         elif at_wall(truth, a):
             wall += b - a
+            if walls is not None:
+                if walls and walls[-1][1] == a:
+                    walls[-1] = (walls[-1][0], b)
+                else:
+                    walls.append((a, b))
         if route == "blocked":
             blocked += b - a
     return wall, spilled, blocked
@@ -140,8 +149,21 @@ def print_report(report, out):
             w(f"  {_clock(e['at'])}  {e['from']} → {e['to']}{pct}: {e['reason']}\n")
 
 
+def chart_windows(trace, timeline, cost_per_hour):
+    """The replay's five-hour windows as charts.Window rows, spend at the flat rate."""
+    from dataclasses import replace as with_
+
+    from spillover import charts
+
+    start, end = trace[0].observed_at, trace[-1].observed_at
+    readings = [(s.observed_at, s.bucket, s.percent, s.resets_at) for s in trace]
+    spans = charts.route_spans(timeline["decisions"], start, end)
+    windows = charts.build_windows(spans, readings, start, end, walls=timeline["walls"])
+    return [with_(w, spend=round(w.spilled_min / 60 * cost_per_hour, 2)) for w in windows]
+
+
 def run(trace=None, from_history=False, threshold=None, resume=None, lead=None, cost_per_hour=10.0, step=60.0,
-        as_json=False, out=None):
+        as_json=False, chart=False, compare=None, out=None):
     out = out or sys.stdout
     if from_history:
         if trace:
@@ -169,8 +191,30 @@ def run(trace=None, from_history=False, threshold=None, resume=None, lead=None, 
     pol = replace(pol, **overrides)
     if pol.resume >= pol.threshold:
         raise UsageError(f"resume {pol.resume:g}% must be under threshold {pol.threshold:g}%")
-    report = replay(load_trace(path), pol, step, cost_per_hour)
+    chart = chart or compare is not None
+    if chart and as_json:
+        raise UsageError("--chart and --compare draw pictures; leave out --json")
+    samples, timeline = load_trace(path), {}
+    report = replay(samples, pol, step, cost_per_hour, timeline)
     report["trace"] = path
+    if chart:
+        from spillover import charts
+
+        style = charts.style_for(out, os.environ)
+        left = chart_windows(samples, timeline, cost_per_hour)
+        if compare is None:
+            print_report(report, out)
+            out.write("\n" + charts.timeline(left, style) + "\n")
+            return 0
+        other = replace(pol, threshold=config._percent("--compare", format(compare, "g")))
+        if other.resume >= other.threshold:
+            raise UsageError(f"resume {other.resume:g}% must be under --compare {other.threshold:g}%")
+        right_timeline = {}
+        replay(samples, other, step, cost_per_hour, right_timeline)
+        right = chart_windows(samples, right_timeline, cost_per_hour)
+        labels = (f"threshold {pol.threshold:g}%", f"threshold {other.threshold:g}%")
+        out.write(charts.compare(left, right, labels, style) + "\n")
+        return 0
     if as_json:
         out.write(json.dumps(report, indent=1, sort_keys=True) + "\n")
     else:

@@ -80,6 +80,75 @@ def collect(cfg, now=None, config_error=None):
     }
 
 
+def bar_rows(data):
+    """Per bucket with a reading: (name, percent, forecast percent at the reset or None, resets in)."""
+    rows = []
+    for b in data["buckets"]:
+        if b["percent"] is None:
+            continue
+        fc, left = b.get("forecast") or {}, b["resets_in_seconds"]
+        at_reset = None
+        if fc.get("rate_per_hour") and left is not None and left > 0:
+            at_reset = fc.get("projected", b["percent"]) + fc["rate_per_hour"] * left / 3600
+        rows.append((b["bucket"], b["percent"], at_reset, left))
+    return rows
+
+
+def window_points(bucket, resets_at, tail=256 * 1024):
+    """[(t, percent)] of `bucket` in the window ending at `resets_at`, from the tail of samples.jsonl.
+
+    Read from the newest line back to the window's start. Lines are written by samples.record
+    with sorted keys, so a regular expression reads them without a JSON parse per line (status
+    stays fast); a line it does not match is parsed as JSON."""
+    import re
+
+    points = []
+    try:
+        with open(paths.state_path(paths.SAMPLES_JSONL), "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - tail))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return points
+    quick = re.compile(r'"%s": \{"percent": ([-0-9.e]+), "resets_at": ([-0-9.e]+|null)\}' % re.escape(bucket))
+    stamp = re.compile(r'"t": ([-0-9.e]+)[,}]')
+    start, needle = resets_at - 5 * 3600 - policy.SAME_WINDOW_SLACK, f'"{bucket}"'
+    for text in reversed(lines):
+        if needle not in text:
+            continue
+        match, when = quick.search(text), stamp.search(text)
+        try:
+            if match and when:
+                pct, at, t = float(match[1]), None if match[2] == "null" else float(match[2]), float(when[1])
+            else:
+                entry = json.loads(text)
+                t, pct, at = float(entry["t"]), float(entry[bucket]["percent"]), entry[bucket].get("resets_at")
+        except (ValueError, KeyError, TypeError):
+            continue
+        if t < start:
+            break
+        if at is not None and abs(float(at) - resets_at) <= policy.SAME_WINDOW_SLACK:
+            points.append((t, pct))
+    points.reverse()
+    return points
+
+
+def pictures(data, now, style):
+    """The bucket bars and the five-hour window's curve, as text (empty without readings)."""
+    from spillover import charts
+
+    thresholds = data["thresholds"]
+    threshold, resume = thresholds.get("threshold", 95.0), thresholds.get("resume", 50.0)
+    lines = [charts.bucket_bar(name, pct, threshold, resume, at_reset, left, style) for name, pct, at_reset, left in bar_rows(data)]
+    five = next((b for b in data["buckets"] if b["bucket"] == policy.FIVE_HOUR), None)
+    if five and five.get("resets_at") and five["percent"] is not None and (five["resets_in_seconds"] or 0) > 0:
+        points = window_points(policy.FIVE_HOUR, five["resets_at"])
+        if len(points) >= 2:
+            rate = (five.get("forecast") or {}).get("rate_per_hour")
+            lines.append(charts.sparkline(points, five["resets_at"] - 5 * 3600, five["resets_at"], threshold, rate, style, now=now))
+    return "".join(line + "\n" for line in lines)
+
+
 def show(cfg, as_json=False, out=None, config_error=None):
     import sys
 
@@ -103,6 +172,11 @@ def show(cfg, as_json=False, out=None, config_error=None):
         w(f"pin     ignored: {data['pin_ignored']}\n")
     decided = data["decided_at"]
     w(f"tick    last {ago(None if decided is None else now - decided)}" + ("  ✖ STALE: is the scheduled tick running? (spillover doctor)" if data["stale"] else "") + "\n")
+    from spillover import charts
+
+    drawn = pictures(data, now, charts.style_for(out, os.environ))
+    if drawn:
+        w("\n" + drawn)
     w("\nbucket             used   resets in  source       age     state\n")
     if not data["buckets"]:
         w("  (no readings yet)\n")
