@@ -177,16 +177,41 @@ def test_dotenv_parse_error_is_reported_with_the_line_not_logged_raw(sandbox):
     assert ("⚠", f"{sandbox.config_file}:2: this line cannot be parsed and is ignored: write it as NAME='value'") in got["config"]
 
 
-def test_unreadable_config_says_chmod(sandbox, monkeypatch):
-    from spillover import doctor as doctor_module
+def _as_user_who_cannot_read(argv, home, env):
+    """Run spillover with `argv` as someone a mode-0000 file stops: this user, or `nobody` when
+    the tests run as root (root reads any file)."""
+    import sysconfig
+    from pathlib import Path
 
-    sandbox.write_config(OPENROUTER_API_KEY=OR_KEY)
+    repo = Path(__file__).resolve().parent.parent
+    if os.geteuid() != 0:
+        return subprocess.run([os.sys.executable, "-m", "spillover", *argv], env=env, capture_output=True, text=True, timeout=60)
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    for base, dirs, files in os.walk(home):
+        for name in [base] + [os.path.join(base, n) for n in dirs + files]:
+            os.chown(name, nobody.pw_uid, nobody.pw_gid)
+    parent = home.parent
+    while str(parent) != "/":  # the pytest tmp dirs are 0700: let nobody through to its HOME
+        os.chmod(parent, os.stat(parent).st_mode | 0o111)
+        parent = parent.parent
+    env = dict(env, PYTHONPATH=f"{repo}:{sysconfig.get_paths()['purelib']}")
+    return subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--",
+                           "/usr/bin/python3", "-m", "spillover", *argv], env=env, capture_output=True, text=True, timeout=60,
+                          cwd="/")
+
+
+def test_unreadable_config_says_chmod_and_the_fix_works(sandbox):
+    sandbox.write_config(OPENROUTER_API_KEY=OR_KEY, SPILLOVER_SOURCES="transcripts")
     sandbox.config_file.chmod(0o000)
-    if os.geteuid() == 0:  # root reads any file: the check asks os.access, as the user's own process would
-        monkeypatch.setattr(doctor_module.os, "access", lambda path, mode: False)
-    text, fix = doctor_module._config_cause(str(sandbox.config_file), "config file: cannot be read")
-    assert text == f"{sandbox.config_file} cannot be read by you (mode 0000)"
-    assert fix == f"chmod 600 {sandbox.config_file}"
+    env = dict(sandbox.env, PATH="/usr/bin:/bin")
+    proc = _as_user_who_cannot_read(["doctor"], sandbox.home, env)
+    got = lines_of(proc)
+    assert got["config"][0] == ("✖", f"{sandbox.config_file} cannot be read by you (mode 0000); fix: chmod 600 {sandbox.config_file}")
+    os.chmod(sandbox.config_file, 0o600)  # the fix, applied (by root here, as the owner would)
+    got = lines_of(_as_user_who_cannot_read(["doctor"], sandbox.home, env))
+    assert got["config"][0][0] == "✔", got["config"]
 
 
 def test_state_dir_open_to_others_is_named_with_owner_mode_and_fix(sandbox):
