@@ -166,7 +166,8 @@ def publish_plan(reason):
         raise SpilloverError("a tick is running right now; run `spillover uninstall all` again in a minute") from None
     if changed:
         _say("uninstall", f"published the plan route ({_tilde(paths.state_path(paths.ROUTE_ENV))}): "
-                          "new shells and Claude Code sessions use your plan; in a shell already open run `unset ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_API_KEY` or open a new one")
+                          "new shells and Claude Code sessions use your plan, open shells with the prompt hook at their next prompt; "
+                          "in any other open shell run `unset ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_API_KEY` or open a new one")
 
 
 def leftovers(dry_run, purge):
