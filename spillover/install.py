@@ -87,6 +87,7 @@ def _remember(kind, path):
     from spillover.fsutil import ensure_state_dir
 
     path = os.path.abspath(path)
+    old_umask = os.umask(0o022)  # the state dir's missing parents (~/.local…) are not left open under umask 000
     try:
         ensure_state_dir()
         data = read_manifest()
@@ -96,6 +97,8 @@ def _remember(kind, path):
         atomic_write(_manifest_path(), json.dumps(data, indent=1) + "\n", mode=0o600)
     except (OSError, SpilloverError):
         pass
+    finally:
+        os.umask(old_umask)
 
 
 def _is_empty(path):
