@@ -232,6 +232,11 @@ KEYS = (
     Key("SPILLOVER_RESUME", "resume", "50", _percent, "return to the plan when the hot bucket is back under this percent"),
     Key("SPILLOVER_TARGETS", "targets", "openrouter", _list_of(_target_names), "ordered spill targets: openrouter, anthropic, gateway"),
     Key("SPILLOVER_WEEKLY", "weekly", "notify", _choice("notify", "spill", "ignore"), "weekly bucket at the wall: notify, spill or ignore"),
+    Key("SPILLOVER_MODEL_WALL", "model_wall", "downshift", _choice("downshift", "spill", "notify"), "a per-model weekly bucket (Fable, Opus, …) at the wall: downshift that tier's alias on the plan, spill, or notify"),
+    Key("SPILLOVER_PLAN_FABLE_MODEL", "plan_fable_model", "claude-fable-5-1", _slug, "Anthropic model id of the fable tier on the plan (a downshift target)"),
+    Key("SPILLOVER_PLAN_OPUS_MODEL", "plan_opus_model", "claude-opus-5-5", _slug, "Anthropic model id the fable alias moves to when Fable is at its wall"),
+    Key("SPILLOVER_PLAN_SONNET_MODEL", "plan_sonnet_model", "claude-sonnet-5-5", _slug, "Anthropic model id a walled opus (or fable) alias moves to"),
+    Key("SPILLOVER_PLAN_HAIKU_MODEL", "plan_haiku_model", "claude-haiku-5-5", _slug, "Anthropic model id a walled sonnet alias moves to"),
     Key("SPILLOVER_EXTRA_USAGE", "extra_usage", "spill", _choice("spill", "stay"), "when Anthropic's usage credits are on: still spill, or stay on the plan"),
     Key("SPILLOVER_LEAD_MINUTES", "lead_minutes", "5", _minutes, "spill when the forecast reaches the threshold within this many minutes"),
     Key("SPILLOVER_FRESH_MINUTES", "fresh_minutes", "15", _minutes, "a quota sample older than this is stale and never flips the route"),
@@ -287,6 +292,11 @@ class Config:
     resume: float
     targets: tuple
     weekly: str
+    model_wall: str
+    plan_fable_model: str
+    plan_opus_model: str
+    plan_sonnet_model: str
+    plan_haiku_model: str
     extra_usage: str
     lead_minutes: float
     fresh_minutes: float

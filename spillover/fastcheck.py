@@ -53,9 +53,18 @@ def read(now=None):
         "pin": state.get("pin"),
         "hot_bucket": state.get("hot_bucket"),
     }
+    details = state.get("details") if isinstance(state.get("details"), dict) else {}
+    shift = details.get("downshift_text")
+    summary["downshift"] = shift if isinstance(shift, str) and shift and summary["route"] == "plan" else None
     if summary["stale"]:
         when = "never" if age is None else f"{age / 60:.0f} min ago"
         summary["reason"] = f"last decision {when} (route {summary['route']}): the cron tick seems not to run; see `spillover doctor`"
+        return ExitCode.STALE, summary
+    blind = details.get("blind")
+    if isinstance(blind, str) and blind:
+        # Blind: the route in place stands, but nothing says whether the plan is at a wall.
+        summary["blind"] = True
+        summary["reason"] = f"blind: {blind} (route {summary['route']} kept)"
         return ExitCode.STALE, summary
     return EXIT_BY_STATUS.get(summary["status"], ExitCode.STALE), summary
 
@@ -68,7 +77,7 @@ def main(argv):
         elif arg == "--json":
             as_json = True
         elif arg in ("-h", "--help"):
-            print(USAGE_TEXT + "\n\nexit status: 0 plan, 3 spilled, 4 blocked, 5 stale or unknown, 1 error, 2 usage")
+            print(USAGE_TEXT + "\n\nexit status: 0 plan, 3 spilled, 4 blocked, 5 stale or unknown (blind), 1 error, 2 usage")
             return ExitCode.PLAN
         else:
             print(f"{USAGE_TEXT}\nspillover check: unknown argument {arg!r}", file=sys.stderr)
@@ -81,8 +90,11 @@ def main(argv):
         route = summary.get("route") or "unknown"
         pin = summary.get("pin")
         pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
+        shifted = f" [{summary['downshift']}]" if summary.get("downshift") else ""
         if code == ExitCode.ERROR:
             print(f"error: {summary['reason']}")
+        elif code != ExitCode.STALE:
+            print(f"{route}{pinned}{shifted}: {summary.get('reason', '')}")
         else:
-            print(f"{route}{pinned}: {summary.get('reason', '')}" if code != ExitCode.STALE else f"stale: {summary['reason']}")
+            print(summary["reason"] if summary.get("blind") else f"stale: {summary['reason']}")
     return code

@@ -58,6 +58,10 @@ def _clock(epoch):
 
 
 def _pin_command(cfg, new_state):
+    """The decision's own `pin` suggestion (policy.pin_command), so reason, notification and status agree."""
+    said = (new_state.get("details") or {}).get("pin_command")
+    if isinstance(said, str) and said:
+        return said
     targets = (new_state.get("details") or {}).get("targets") or []
     healthy = [t["name"] for t in targets if isinstance(t, dict) and t.get("healthy")]
     name = (healthy or list(cfg.targets) or ["openrouter"])[0]
@@ -90,12 +94,12 @@ def _events(cfg, old_state, new_state, now):
 
     # Weekly walls first: with SPILLOVER_WEEKLY=notify a weekly wall is also what blocks the route,
     # and one message (naming the bucket, the reset and the pin command) says it all.
-    walls = [b for b in details.get("weekly_walls") or () if b in policy.WEEKLY]
+    walls = [b for b in details.get("weekly_walls") or () if b == policy.SEVEN_DAY or policy.is_model_bucket(b)]
     seen = {b: v for b, v in (memory.get("weekly_wall") or {}).items()
             if isinstance(v, dict) and (v.get("resets_at") is None or v["resets_at"] > now)}
     wall_events = []
-    if cfg.weekly == "notify":
-        for bucket in walls:
+    for bucket in walls:
+        if (cfg.weekly if bucket == policy.SEVEN_DAY else getattr(cfg, "model_wall", "notify")) == "notify":
             sample = buckets.get(bucket) or {}
             resets_at = sample.get("resets_at")
             known = seen.get(bucket)
@@ -105,12 +109,28 @@ def _events(cfg, old_state, new_state, now):
             when = f"resets {_clock(resets_at)}" if resets_at else "reset time unknown"
             percent = sample.get("percent")
             level = f" at {policy.fmt_pct(percent)}" if isinstance(percent, (int, float)) else ""
+            setting = "SPILLOVER_WEEKLY" if bucket == policy.SEVEN_DAY else "SPILLOVER_MODEL_WALL"
             message = (f"{bucket}{level} ({when}). Waiting does not help for days; spillover stays on the plan "
-                       f"(SPILLOVER_WEEKLY=notify). To spill anyway: {pin_cmd}")
+                       f"({setting}=notify). To spill anyway: {pin_cmd}")
             wall_events.append(_event("weekly_wall", f"spillover: weekly limit {bucket} reached", message, new_state, now,
                                       bucket=bucket, resets_at=resets_at, percent=percent, pin_command=pin_cmd))
             seen[bucket] = {"resets_at": resets_at, "at": now}
     memory["weekly_wall"] = seen
+
+    # A per-model downshift on the plan: once when it starts or changes, once when it ends.
+    shift = details.get("downshift_text") if route == "plan" else None
+    old_shift = memory.get("downshift")
+    if (shift or None) != (old_shift or None):
+        if shift:
+            moves = "; ".join(f"{s['variable']}={s['model']} ({s['bucket']} at its wall)" for s in details.get("downshift") or ()
+                              if isinstance(s, dict))
+            events.append(_event("downshift", f"spillover: downshift {shift} on the plan",
+                                 f"Staying on the plan with {moves} until its reset. A session pinned to a full model id "
+                                 "(not an alias) is not covered.", new_state, now, downshift=shift))
+        elif old_shift:
+            events.append(_event("downshift_end", f"spillover: downshift {old_shift} ended",
+                                 "Back to the plan's own models.", new_state, now, downshift=None))
+        memory["downshift"] = shift or None
 
     # Blocked: once on entering it, re-armed when the route leaves it.
     if route == "blocked":

@@ -49,6 +49,16 @@ def claude_config_dirs(value=None):
     return dirs or [os.path.join(os.path.expanduser("~"), ".claude")]
 
 
+def account(config_dir):
+    """The account a reading belongs to: its Claude Code config dir, as one normalised path."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(config_dir)))
+
+
+def primary_account(value=None):
+    """The account of the first config dir: the one the decision is made for."""
+    return account(claude_config_dirs(value)[0])
+
+
 def claude_json(config_dir=None):
     """`~/.claude.json` lives beside the default config dir, or inside `CLAUDE_CONFIG_DIR` when that is set."""
     if config_dir and os.environ.get("CLAUDE_CONFIG_DIR"):

@@ -16,12 +16,14 @@ from spillover.sanitize import number
 
 MAX_BYTES = 512 * 1024
 KEEP_LINES = 2000
-BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "unknown", "overage")
+BUCKETS = ("five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "seven_day_fable", "unknown", "overage")
 
 
-def record(t, source, buckets):
-    """A trace line: buckets maps name -> (percent, resets_at or None)."""
+def record(t, source, buckets, account=None):
+    """A trace line: buckets maps name -> (percent, resets_at or None); account: the config dir it was read for."""
     line = {"t": round(float(t), 3), "source": source}
+    if account:
+        line["account"] = account
     for name, (pct, resets_at) in buckets.items():
         line[name] = {"percent": round(float(pct), 2), "resets_at": resets_at}
     return line
@@ -56,6 +58,7 @@ def to_samples(line):
     from spillover.policy import Sample
 
     out = []
+    account = line.get("account") if isinstance(line.get("account"), str) else None
     for bucket in BUCKETS:
         entry = line.get(bucket)
         if not isinstance(entry, dict):
@@ -63,7 +66,8 @@ def to_samples(line):
         pct, resets = number(entry.get("percent")), number(entry.get("resets_at"))
         if pct is None:
             continue
-        out.append(Sample(bucket, pct, float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall"))))
+        out.append(Sample(bucket, pct, float(line["t"]), str(line.get("source", "?")), resets, bool(entry.get("wall")),
+                          account))
     return out
 
 

@@ -4,8 +4,9 @@ The trace is samples.jsonl's shape (what the statusline and the tick record). A 
 steps every `--step` seconds; at each step the decision sees only the samples observed by then
 (merged newest-wins, recent ones as forecast history), a healthy spill target, and the user's
 configuration overridden by the flags. The report tells how long the user would have sat on the
-plan at the wall, how long they would have been spilled, how often the route flipped, and what
-the spill would have cost at a flat $/hour.
+plan at the wall, how long they would have been spilled, how much of that came after the reset of
+the window that caused the spill (over-spill: time paid for while the plan had answered again),
+how often the route flipped, and what the spill would have cost at a flat $/hour.
 """
 
 import json
@@ -18,6 +19,8 @@ from spillover.errors import UsageError
 from spillover.policy import Previous, Signals, TargetHealth
 
 TARGET = TargetHealth("openrouter", True, "simulated")
+CONFIRMING = ("oauth", "command")  # the sources that read the plan while spilled (can_confirm_reset)
+CONFIRM_RECENT = 35 * 60  # as the tick: within 3 poll intervals (10 min) + 5 min
 
 
 def load_trace(path):
@@ -47,33 +50,45 @@ def replay(trace, pol, step, cost_per_hour, timeline=None):
     given, receives the decisions [(t, route)] and the wall intervals [(start, end)] for charts."""
     start, end = trace[0].observed_at, trace[-1].observed_at
     prev = Previous()
-    merged, history = {}, []
+    merged, history, seen = {}, [], []
     flips, decisions, index = [], [], 0
+    spill_reset = None  # the reset of the window whose wall caused the current spill
     now = start
     while now <= end:
         while index < len(trace) and trace[index].observed_at <= now:
             history.append(trace[index])
+            seen.append(trace[index])
             index += 1
+        seen = [s for s in seen if now - s.observed_at <= CONFIRM_RECENT]
         history = [s for s in history if now - s.observed_at <= policy.HISTORY_WINDOW]
         merged = policy.merge(list(merged.values()) + history)
         by_bucket = {}
         for s in history:
             by_bucket.setdefault(s.bucket, []).append(s)
-        signals = Signals(buckets=merged, history=by_bucket, targets=(TARGET,))
+        # The sources that could confirm a reset at this moment: those that read the plan while
+        # spilled (the usage endpoint, a meter) and produced a reading recently in the trace.
+        recent = CONFIRM_RECENT
+        confirmers = tuple(sorted({s.source for s in seen if s.source in CONFIRMING and now - s.observed_at <= recent}))
+        signals = Signals(buckets=merged, history=by_bucket, targets=(TARGET,), confirmers=confirmers)
         decision = policy.decide(prev, signals, pol, now)
         flipped = decision.route != prev.route
+        if decision.route in policy.NOT_SPILLED:
+            spill_reset = None
+        elif prev.route in policy.NOT_SPILLED or spill_reset is None:
+            cause = merged.get(decision.hot_bucket) if decision.hot_bucket else None
+            spill_reset = None if cause is None else cause.resets_at
         if flipped:
             flips.append({"at": now, "from": prev.route, "to": decision.route, "reason": decision.reason,
                           "five_hour": None if merged.get("five_hour") is None else merged["five_hour"].percent})
         # What the tick stores in state.json and reads back as the previous decision.
         prev = Previous(decision.route, now if flipped else prev.since, decision.hot_bucket,
                         decision.reason if flipped else prev.reason)
-        decisions.append((now, decision.route))
+        decisions.append((now, decision.route, spill_reset))
         now += step
     walls = []
-    wall, spilled, blocked = account(trace, decisions, end, walls)
+    wall, spilled, blocked, over = account(trace, decisions, end, walls)
     if timeline is not None:
-        timeline.update(decisions=decisions, walls=walls)
+        timeline.update(decisions=[(t, route) for t, route, _ in decisions], walls=walls)
     return {
         "trace_start": start,
         "trace_end": end,
@@ -84,6 +99,7 @@ def replay(trace, pol, step, cost_per_hour, timeline=None):
         "lead_minutes": pol.lead_seconds / 60,
         "minutes_at_wall_on_plan": round(wall / 60, 1),
         "minutes_spilled": round(spilled / 60, 1),
+        "minutes_spilled_after_reset": round(over / 60, 1),
         "minutes_blocked": round(blocked / 60, 1),
         "flips": len(flips),
         "cost_per_hour": cost_per_hour,
@@ -93,11 +109,13 @@ def replay(trace, pol, step, cost_per_hour, timeline=None):
 
 
 def account(trace, decisions, end, walls=None):
-    """Seconds (at the wall on the plan, spilled, blocked), on a timeline cut at every decision and
-    every reading: a route holds until the next decision, a reading until the next reading, so a
-    wall reached between two decisions counts from the reading that showed it."""
-    cuts = sorted({t for t, _ in decisions} | {s.observed_at for s in trace} | {end})
-    wall = spilled = blocked = 0.0
+    """Seconds (at the wall on the plan, spilled, blocked, spilled after the reset of the window that
+    caused the spill), on a timeline cut at every decision and every reading: a route holds until
+    the next decision, a reading until the next reading, so a wall reached between two decisions
+    counts from the reading that showed it. `walls`, when given, receives the wall intervals."""
+    resets = {r for _, _, r in decisions if r is not None}
+    cuts = sorted({t for t, _, _ in decisions} | {s.observed_at for s in trace} | {end} | {r for r in resets if r < end})
+    wall = spilled = blocked = over = 0.0
     truth, index, route_index = {}, 0, 0
     for a, b in zip(cuts, cuts[1:]):
         while index < len(trace) and trace[index].observed_at <= a:
@@ -105,9 +123,11 @@ def account(trace, decisions, end, walls=None):
             index += 1
         while route_index + 1 < len(decisions) and decisions[route_index + 1][0] <= a:
             route_index += 1
-        route = decisions[route_index][1]
+        _, route, spill_reset = decisions[route_index]
         if route not in policy.NOT_SPILLED:
             spilled += b - a
+            if spill_reset is not None and a >= spill_reset:
+                over += b - a
         elif at_wall(truth, a):
             wall += b - a
             if walls is not None:
@@ -117,7 +137,7 @@ def account(trace, decisions, end, walls=None):
                     walls.append((a, b))
         if route == "blocked":
             blocked += b - a
-    return wall, spilled, blocked
+    return wall, spilled, blocked, over
 
 
 def _clock(epoch):
@@ -135,6 +155,7 @@ def print_report(report, out):
     rows = (
         ("on the plan at the wall", f"{report['minutes_at_wall_on_plan']:g} min"),
         ("spilled", f"{report['minutes_spilled']:g} min"),
+        ("over-spill after reset", f"{report['minutes_spilled_after_reset']:g} min"),
         ("blocked", f"{report['minutes_blocked']:g} min"),
         ("flips", str(report["flips"])),
         ("spill cost estimate", f"${report['spill_cost_usd']:.2f} (at ${report['cost_per_hour']:g}/h)"),

@@ -62,6 +62,12 @@ def collect(cfg, now=None, config_error=None):
         "pin_ignored": details.get("pin_ignored"),
         "buckets": buckets,
         "weekly_walls": details.get("weekly_walls") or [],
+        "pin_command": details.get("pin_command"),
+        "downshift": details.get("downshift") or [],
+        "downshift_text": summary.get("downshift"),
+        "blind": details.get("blind"),
+        "account": details.get("account"),
+        "other_accounts": details.get("other_accounts") or {},
         "targets": state.targets_health(),
         "budget": {
             "key": budget.get("key"),
@@ -186,8 +192,20 @@ def show(cfg, as_json=False, out=None, config_error=None):
         if b.get("wall_in_minutes") is not None:
             extra = f"  wall in ~{b['wall_in_minutes']:.0f} min"
         w(f"  {b['bucket']:<16} {pct:>5}   {until(b['resets_in_seconds']):>9}  {b['source'] or '-':<11} {ago(b['age_seconds']):>8}  {b['state'] or '-'}{extra}\n")
+    pin_cmd = data.get("pin_command") or "spillover pin openrouter --until-reset"
     for wall in data["weekly_walls"]:
-        w(f"  ⚠ {wall} is at the wall: spillover does not spill on weekly walls unless SPILLOVER_WEEKLY=spill or you pin\n")
+        setting = "SPILLOVER_WEEKLY=spill" if wall == policy.SEVEN_DAY else "SPILLOVER_MODEL_WALL=spill"
+        w(f"  ⚠ {wall} is at the wall: spillover does not spill on it unless {setting}; to spill now: `{pin_cmd}`\n")
+    for shift in data["downshift"] if data["downshift_text"] else ():
+        when = f" until {clock(shift['resets_at'])}" if shift.get("resets_at") else " until its reset"
+        w(f"  ↓ downshift {shift['from']}>{shift['to']}: {shift['variable']}={shift['model']} on the plan{when}\n")
+    if data["downshift_text"]:
+        w("    a session pinned to a full model id (not the alias) is not covered: use /model with an alias\n")
+    if data["blind"]:
+        w(f"  ✖ blind: {data['blind']}\n")
+    for who, got in sorted(data["other_accounts"].items()):
+        shown = ", ".join(f"{b} {policy.fmt_pct(v.get('percent', 0))}" for b, v in sorted(got.items()))
+        w(f"  other account {who}: {shown} (shown only; the decision uses {data['account']})\n")
     w("\ntargets\n")
     if not data["targets"]:
         w("  (none evaluated yet)\n")

@@ -32,8 +32,8 @@ def fake(epoch):
     return "@" + datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def run_at(sandbox, epoch, *args, input=None):
-    env = dict(sandbox.env, TZ="UTC")
+def run_at(sandbox, epoch, *args, input=None, env=None):
+    env = dict(sandbox.env, TZ="UTC", **(env or {}))
     return subprocess.run(["faketime", "-f", fake(epoch), sys.executable, "-m", "spillover", *args], env=env,
                           cwd=sandbox.root, input=input, capture_output=True, text=True, timeout=60)
 

@@ -232,7 +232,9 @@ def test_status_draws_bars_and_the_curve_and_json_is_unchanged(wired):
     assert set(data) == {
         "config_error", "route", "status", "exit", "reason", "route_reason", "route_since", "decided_at", "stale", "pin",
         "pin_ignored", "buckets", "weekly_walls", "targets", "budget", "sources", "oauth_backoff_until", "extra_usage",
-        "problems", "thresholds", "state_dir", "config_file"}
+        "problems", "thresholds", "state_dir", "config_file",
+        # decision v2: the pin suggestion, a model-wall downshift, blindness and the accounts
+        "pin_command", "downshift", "downshift_text", "blind", "account", "other_accounts"}
     assert not any("\x1b" in str(v) or "█" in str(v) for v in data.values())
 
 

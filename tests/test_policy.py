@@ -67,7 +67,8 @@ CASES = [
     ("weekly notify -> blocked with pin hint", PLAN, sig(s(pct=30), s("seven_day", 100, resets_in=3 * 86400)), POLICY, "blocked", "blocked", "spillover pin openrouter --until-reset"),
     ("weekly spill -> flips", PLAN, sig(s(pct=30), s("seven_day", 100, resets_in=3 * 86400)), Policy(weekly="spill"), "openrouter", "spilled", "seven_day 100%"),
     ("weekly ignore -> plan", PLAN, sig(s(pct=30), s("seven_day", 100, resets_in=3 * 86400)), Policy(weekly="ignore"), "plan", "plan", "30%"),
-    ("weekly opus wall notify", PLAN, sig(s(pct=30), s("seven_day_opus", 97, resets_in=86400)), POLICY, "blocked", "blocked", "seven_day_opus 97%"),
+    ("weekly opus wall notify", PLAN, sig(s(pct=30), s("seven_day_opus", 97, resets_in=86400)), Policy(model_wall="notify"), "blocked", "blocked", "seven_day_opus 97%"),
+    ("opus wall downshifts on the plan", PLAN, sig(s(pct=30), s("seven_day_opus", 97, resets_in=86400)), POLICY, "plan", "plan", "downshifted opus>sonnet"),
     ("weekly under threshold is fine", PLAN, sig(s(pct=30), s("seven_day", 90)), POLICY, "plan", "plan", "30%"),
     # usage credits
     ("credits on + stay -> plan", PLAN, sig(s(pct=99), extra=True), Policy(extra_usage="stay"), "plan", "plan", "usage credits are on"),
@@ -88,7 +89,8 @@ CASES = [
     ("pinned spill ends with its pin (no data)", Previous("openrouter", NOW - H, None, "pinned", pinned=True), sig(), POLICY, "plan", "plan", "no reading"),
     ("pinned spill ends, still hot: spilled", Previous("openrouter", NOW - H, None, "pinned", pinned=True), sig(s(pct=97)), POLICY, "openrouter", "spilled", "97%"),
     # no source can confirm a reset while spilled (statusline and transcripts only)
-    ("unconfirmable reset ends the spill", SPILLED, sig(s(pct=97, age=3 * H, resets_in=-60, source="statusline")), Policy(confirm_resets=False), "plan", "plan", "reset passed"),
+    ("unconfirmable reset ends the spill", SPILLED, sig(s(pct=97, age=3 * H, resets_in=-180, source="statusline")), Policy(confirm_resets=False), "plan", "plan", "reset passed"),
+    ("unconfirmable reset, within the grace: stay", SPILLED, sig(s(pct=97, age=3 * H, resets_in=-60, source="statusline")), Policy(confirm_resets=False), "openrouter", "spilled", "reset passed"),
     ("unconfirmable, before reset: stay", SPILLED, sig(s(pct=97, age=60, source="statusline")), Policy(confirm_resets=False), "openrouter", "spilled", "97%"),
 ]
 

@@ -29,7 +29,8 @@ from spillover.redact import mask
 from tests import fakes
 from tests.conftest import REPO, sandbox_env
 
-SHOWN = ("SPILLOVER_ROUTE", "SPILLOVER_REASON") + targets.ROUTING_VARS + targets.MODEL_VARS
+SHOWN = ("SPILLOVER_ROUTE", "SPILLOVER_REASON") + targets.ROUTING_VARS + tuple(
+    v for v in targets.MODEL_VARS if v != "ANTHROPIC_DEFAULT_FABLE_MODEL")  # unset on the openrouter route
 NASTY = ["'", '"', "\\", "$", "$(", ")", "`", "${", "}", "!", "*", "?", "[", "]", "~", ";", "&", "|", "<", ">", " ",
          "\u2028", "é", "中", "🙂", "\u200f", "\ufeff", "%s", "%", "-e", "--", "#", "=", "\\n", "\\'"]
 CONTROLS = ["\t", "\n", "\r", "\x00", "\x1b", "\x7f"]

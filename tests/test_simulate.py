@@ -76,13 +76,14 @@ def test_cli_text_and_json(sandbox, tmp_path):
     assert "threshold 95%, resume 50%, lead 5 min" in out
     assert "on the plan at the wall  0 min" in out
     assert "flips                    2" in out
+    assert "over-spill after reset   0 min" in out  # the oauth-confirmed return came on the reset
     assert "spill cost estimate" in out and "(at $12/h)" in out
     assert "plan → openrouter at five_hour" in out and "openrouter → plan" in out
     proc = sandbox.run("simulate", str(path), "--json", "--threshold", "0.9", "--resume", "40", "--step", "120")
     report = json.loads(proc.stdout)
     assert report["threshold"] == 90.0 and report["resume"] == 40.0 and report["step_seconds"] == 120.0
     assert report["lead_minutes"] == 5.0  # the default SPILLOVER_LEAD_MINUTES
-    assert set(report) >= {"minutes_at_wall_on_plan", "minutes_spilled", "flips", "spill_cost_usd", "events"}
+    assert set(report) >= {"minutes_at_wall_on_plan", "minutes_spilled", "minutes_spilled_after_reset", "flips", "spill_cost_usd", "events"}
 
 
 def test_cli_uses_the_users_config(sandbox, tmp_path):
@@ -129,3 +130,20 @@ def test_replay_uses_the_real_decision(tmp_path, monkeypatch):
     prev, signals, pol, now = calls[-1]
     assert [t.name for t in signals.targets] == ["openrouter"] and signals.targets[0].healthy
     assert all(s.observed_at <= now for s in signals.history["five_hour"])  # never a sample from the future
+
+
+@pytest.mark.parametrize("name,over", [("afternoon", 1.0), ("afternoon-no-oauth", 2.0)])
+def test_over_spill_on_the_readme_sample_traces(sandbox, name, over):
+    """The README's tuning section shows this command's real output."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = sandbox.run("simulate", str(root / "tests" / "fixtures" / "simulate" / f"{name}.jsonl"), env={"TZ": "UTC"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"over-spill after reset   {over:g} min" in proc.stdout
+    assert proc.stdout.rstrip("\n") in (root / "README.md").read_text()
+    # Over-spill is what a reset that nothing confirms would cost without the reset rule.
+    trace = simulate.load_trace(str(root / "tests" / "fixtures" / "simulate" / f"{name}.jsonl"))
+    report = simulate.replay(trace, Policy(), 60, 10.0)
+    assert report["minutes_spilled_after_reset"] == over
+    assert 0 < report["minutes_spilled_after_reset"] < report["minutes_spilled"]

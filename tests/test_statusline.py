@@ -99,7 +99,7 @@ def test_an_unwritable_state_dir_does_not_break_the_line(sandbox):
     assert proc.returncode == 0 and proc.stdout.startswith("spillover 5h 12%") and proc.stderr == ""
 
 
-def test_the_same_reading_within_a_minute_is_written_once(sandbox):
+def test_the_same_reading_is_written_once_and_keeps_its_first_time(sandbox):
     now = time.time()
     body = payload(60, now=now)
     for _ in range(3):
@@ -108,13 +108,15 @@ def test_the_same_reading_within_a_minute_is_written_once(sandbox):
     sandbox.run("statusline", input=payload(61, now=now), check=True)
     sandbox.run("statusline", input=body, check=True)  # back to 60: a change, so written
     assert [l["five_hour"]["percent"] for l in trace(sandbox)] == [60.0, 61.0, 60.0]
-    # An old identical reading is written again: the tick must see that the number is current.
+    # An old identical reading is a re-render of the last API response (claude_code_live.md §3):
+    # it is not written again, so the reading keeps the time its value was first seen.
     path = sandbox.state_dir / "samples.jsonl"
     lines = trace(sandbox)
-    lines[-1]["t"] -= 120
+    lines[-1]["t"] -= 20 * 60
     path.write_text("".join(json.dumps(l) + "\n" for l in lines))
     sandbox.run("statusline", input=body, check=True)
-    assert len(trace(sandbox)) == 4
+    assert len(trace(sandbox)) == 3 and trace(sandbox)[-1]["t"] == lines[-1]["t"]
+    assert trace(sandbox)[-1]["account"] == str(sandbox.home / ".claude")
 
 
 def test_the_trace_stays_bounded(sandbox):

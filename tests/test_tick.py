@@ -16,6 +16,7 @@ from tests.conftest import OAUTH_TOKEN, OR_KEY
 MANAGED = (
     "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_DEFAULT_OPUS_MODEL",
     "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL", "CLAUDE_CODE_SUBAGENT_MODEL",
+    "ANTHROPIC_DEFAULT_FABLE_MODEL",
 )
 POLL_NOW = {"SPILLOVER_POLL_MINUTES": "0"}  # every tick may read the usage endpoint
 
@@ -310,6 +311,7 @@ def test_openrouter_route_sourced_variable_by_variable(wired, shell):
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "anthropic/claude-sonnet-4.6",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "anthropic/claude-haiku-4.5",
         "CLAUDE_CODE_SUBAGENT_MODEL": "anthropic/claude-sonnet-4.6",
+        "ANTHROPIC_DEFAULT_FABLE_MODEL": None,  # managed (a plan downshift sets it); this target names no Fable slug
     }
 
 

@@ -518,10 +518,11 @@ def test_tick_spills_on_a_fable_wall_from_the_newest_client(wired):
     record["quotaLimits"]["resetsAt"] = int(reset)
     record["message"]["content"][0]["text"] = f"You've hit your Fable limit · resets {reset_text(reset)}"
     write_lines(session_file(wired.claude_dir), chat_records(now - 60) + [record])
-    wired.run("tick", check=True, env={"SPILLOVER_SOURCES": "transcripts", "SPILLOVER_WEEKLY": "spill"})
+    # A per-model wall spills with SPILLOVER_MODEL_WALL=spill (SPILLOVER_WEEKLY governs seven_day only).
+    wired.run("tick", check=True, env={"SPILLOVER_SOURCES": "transcripts", "SPILLOVER_MODEL_WALL": "spill"})
     state = wired.state()
     assert state["route"] == "openrouter" and state["hot_bucket"] == "seven_day_fable", state["reason"]
     assert state["buckets"]["seven_day_fable"]["resets_at"] == int(reset)
-    wired.run("tick", check=True, env={"SPILLOVER_SOURCES": "transcripts"})  # weekly=notify: a weekly wall blocks, says so
+    wired.run("tick", check=True, env={"SPILLOVER_SOURCES": "transcripts"})  # the spill holds until the wall's reset
     assert wired.state()["hot_bucket"] == "seven_day_fable"
     assert "seven_day_fable" in wired.run("status").stdout

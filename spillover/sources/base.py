@@ -94,6 +94,7 @@ class SourceContext:
     force: bool = False
     dry_run: bool = False
     spill_intervals: list = field(default_factory=list)
+    watch: str | None = None  # the bucket that caused the current spill (its reset is what to confirm)
 
 
 class Source:

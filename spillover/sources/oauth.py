@@ -58,6 +58,15 @@ def _parse_credentials(text, origin):
     )
 
 
+def credentials_account(creds, claude_dirs):
+    """The account (config dir) whose token made a reading: the dir of its credentials file."""
+    from spillover import paths
+
+    if creds.origin.endswith(".credentials.json"):
+        return paths.account(os.path.dirname(creds.origin))
+    return paths.account(claude_dirs[0]) if claude_dirs else None
+
+
 def credential_files(claude_dirs):
     return [os.path.join(d, ".credentials.json") for d in claude_dirs]
 
@@ -158,7 +167,7 @@ def _fractional(raw, previous):
     return False
 
 
-def parse_usage(data, observed_at, source="oauth", previous=None):
+def parse_usage(data, observed_at, source="oauth", previous=None, account=None):
     """Samples from a usage answer: the flat buckets and the newer `limits[]` array.
 
     Raises SourceError when the answer has no recognisable bucket at all (a lying server).
@@ -191,7 +200,8 @@ def parse_usage(data, observed_at, source="oauth", previous=None):
         if pct is None:
             problems.append(f"{bucket}.utilization={value!r} is not a number")
             continue
-        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets)))
+        # At 100% the usage endpoint reports a wall: it holds until its reset (policy.merge).
+        samples.append(Sample(bucket, pct, observed_at, source, parse_time(resets), wall=pct >= 100.0, account=account))
     if not samples:
         if problems:
             raise SourceError("usage endpoint: " + "; ".join(problems))
@@ -223,7 +233,7 @@ def fetch(cfg, now=None, version_cache=None, previous=None):
     _, _, data = http.get_json(
         cfg.usage_url, headers=headers, timeout=cfg.timeout, secrets=(creds.access_token,) + cfg.secrets, name="usage endpoint"
     )
-    samples = parse_usage(data, now, previous=previous)
+    samples = parse_usage(data, now, previous=previous, account=credentials_account(creds, cfg.claude_dirs))
     extra = data.get("extra_usage") if isinstance(data, dict) and isinstance(data.get("extra_usage"), dict) else None
     return samples, extra, creds
 
@@ -233,6 +243,7 @@ def fetch(cfg, now=None, version_cache=None, previous=None):
 RATE_LIMIT_LADDER = (75, 180, 300, 600, 1200, 1800)  # seconds; claude-meter's observed-safe ladder
 ERROR_LADDER = (60, 120, 300, 600)
 RETRY_AFTER_CUSHION = 300  # retrying exactly at Retry-After earned peers another hour of 429s
+RESET_CUSHION = 60  # the confirming poll comes this long after a reset: the server has rolled the window
 
 
 def backoff_seconds(step, kind, retry_after=None):
@@ -244,17 +255,25 @@ def backoff_seconds(step, kind, retry_after=None):
     return delay
 
 
-def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_seconds, spilled, active):
+def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_seconds, spilled, active, watch=None):
     """Whether the tick should call the usage endpoint now, and why (a pure function).
 
     five_hour is the merged five_hour sample (any source) or None; active says Claude Code was
-    used recently (transcripts or statusline moved).
+    used recently (transcripts or statusline moved); watch is the merged sample of the bucket that
+    caused the spill (None: five_hour). While spilled, the confirming poll comes RESET_CUSHION
+    after that bucket's reset, whatever the spacing, so the route is back within ~2 minutes.
     """
     if backoff_until is not None and now < backoff_until:
         return False, "backing off"
     since = None if last_attempt_at is None else now - last_attempt_at
     if since is None:
         return True, "first poll"
+    watched = watch if watch is not None else five_hour
+    if spilled and watched is not None and watched.resets_at is not None and now >= watched.resets_at + RESET_CUSHION:
+        confirm_at = watched.resets_at + RESET_CUSHION
+        if last_attempt_at < confirm_at:
+            return True, "confirming the reset"
+        return since >= min(poll_seconds, 300), "confirming the reset"
     if five_hour is not None and five_hour.source != "oauth" and now - five_hour.observed_at < poll_seconds / 2:
         return False, f"fresher signal from {five_hour.source}"
     reset_passed = five_hour is not None and five_hour.resets_at is not None and now >= five_hour.resets_at
@@ -293,6 +312,7 @@ class OAuthSource(Source):
             poll_seconds=cfg.poll_minutes * 60,
             spilled=ctx.spilled,
             active=ctx.active,
+            watch=ctx.merged.get(ctx.watch) if ctx.watch else None,
         )
         if rec.kind == "expired" and not ctx.force:
             # An expired token stays expired until Claude Code renews the credentials file.

@@ -73,7 +73,7 @@ def _last_statusline_line(path):
 
 
 def _same(line, previous):
-    return all(line.get(k) == previous.get(k) for k in WINDOWS)
+    return all(line.get(k) == previous.get(k) for k in WINDOWS + ("account",))
 
 
 def _compact(state_dir, path):
@@ -87,14 +87,20 @@ def _compact(state_dir, path):
         pass
 
 
-def record(found, now):
-    """Append the reading to samples.jsonl unless it repeats the last one within a minute."""
+def record(found, now, account=None):
+    """Append the reading to samples.jsonl unless it repeats the last one.
+
+    Claude Code re-sends the last API response's numbers on every render (claude_code_live.md §3):
+    a reading's time is when its value was first seen, so an identical reading is never written
+    again (it keeps its first time and ages as the response does). `account`: the config dir of
+    the Claude Code that rendered (its CLAUDE_CONFIG_DIR, else ~/.claude)."""
     state_dir = paths.state_dir()
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     path = os.path.join(state_dir, paths.SAMPLES_JSONL)
-    line = samples.record(now, SOURCE, found)
+    account = account or paths.primary_account()
+    line = samples.record(now, SOURCE, found, account)
     previous = _last_statusline_line(path)
-    if previous is not None and _same(line, previous) and 0 <= now - float(previous.get("t") or 0) < SAME_READING_SECONDS:
+    if previous is not None and _same(line, previous) and float(previous.get("t") or 0) <= now:
         return False
     if samples.append(path, line) > samples.MAX_BYTES:
         _compact(state_dir, path)
@@ -124,6 +130,9 @@ def render(state, found, now):
     if isinstance(route, str) and route:
         pin = state.get("pin")
         head = route + (" (pinned)" if isinstance(pin, dict) and pin.get("honoured") else "")
+        shift = (state.get("details") or {}).get("downshift_text") if route == "plan" else None
+        if isinstance(shift, str) and shift:
+            head += f" ↓{shift}"
         if state.get("status") == "spilled":
             left = _budget(state, route)
             if left is not None:

@@ -144,25 +144,34 @@ def resolve_reset(match, written_at, tz=None):
     base = datetime.fromtimestamp(written_at, zone) if zone else datetime.fromtimestamp(written_at).astimezone()
 
     def at(day):
-        naive = datetime(day.year, day.month, day.day, hour, minute)
-        return naive.replace(tzinfo=zone) if zone else naive.astimezone()
+        """The instants of that wall-clock time on `day`, earliest first: two on a fall-back day
+        (fold 0 and fold 1), compared as instants (aware datetimes of one zone compare as wall
+        times, which would push a reset in the repeated hour a day late)."""
+        out = []
+        for fold in (0, 1):
+            naive = datetime(day.year, day.month, day.day, hour, minute, fold=fold)
+            moment = naive.replace(tzinfo=zone) if zone else naive.astimezone()
+            if all(abs(moment.timestamp() - o.timestamp()) > 1 for o in out):
+                out.append(moment)
+        return sorted(out, key=lambda m: m.timestamp())
 
     month, weekday = match.group("month"), match.group("weekday")
     if month:
         number = MONTHS[month[:3].lower()]
         for year in (base.year, base.year + 1):
             try:
-                candidate = at(datetime(year, number, int(match.group("day"))))
+                candidates = at(datetime(year, number, int(match.group("day"))))
             except ValueError:
                 return None
-            if candidate > base - timedelta(days=1):
-                return candidate.timestamp()
+            for candidate in candidates:
+                if candidate.timestamp() > written_at - 86400:
+                    return candidate.timestamp()
         return None
     day = base
     for _ in range(8):
-        candidate = at(day)
-        if candidate > base and (weekday is None or candidate.weekday() == WEEKDAYS[weekday[:3].lower()]):
-            return candidate.timestamp()
+        for candidate in at(day):
+            if candidate.timestamp() > written_at and (weekday is None or candidate.weekday() == WEEKDAYS[weekday[:3].lower()]):
+                return candidate.timestamp()
         day = day + timedelta(days=1)
     return None
 
@@ -244,6 +253,40 @@ class ScanResult:
     samples: list = field(default_factory=list)  # policy.Sample with wall=True, percent=100
     last_activity: float | None = None  # newest mtime of any transcript file
     problems: list = field(default_factory=list)
+    plan_answered_at: float | None = None  # newest real answer after the newest wall, outside any spill
+
+
+ANSWER_TAIL = 64 * 1024  # bytes of a transcript's end searched for a real answer after a wall
+
+
+def answered_after(path, after, spilled_intervals):
+    """Time of the newest real assistant answer (not a synthetic error record) in the end of
+    `path` written after `after` and outside every spill: proof that the plan answers again."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - ANSWER_TAIL))
+            tail = handle.read()
+    except OSError:
+        return None
+    for raw in reversed(tail.split(b"\n")):
+        if b'"assistant"' not in raw:
+            continue
+        try:
+            record = jsonsafe.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("type") != "assistant" or record.get("isApiErrorMessage") is True:
+            continue
+        message = record.get("message") if isinstance(record.get("message"), dict) else {}
+        if message.get("model") == "<synthetic>":
+            continue
+        written = record_time(record)
+        if written is None or written <= after:
+            return None  # the newest answer is older than the wall
+        if not _in_spill(written, spilled_intervals):
+            return written
+    return None
 
 
 def roots(claude_dirs):
@@ -320,16 +363,17 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
     old_files = saved.get("files") if isinstance(saved.get("files"), dict) else {}
     # One wall per bucket and reset: retries and subagent transcripts repeat the same hit; the
     # newest record of it is kept (newest sample wins when merging).
-    walls = {}  # (bucket, reset minute) -> (observed_at, resets_at)
+    walls = {}  # (bucket, reset minute, account) -> (observed_at, resets_at)
 
-    def keep(bucket, written, resets_at):
-        key = (bucket, None if resets_at is None else round(resets_at / 60))
+    def keep(bucket, written, resets_at, account=None):
+        key = (bucket, None if resets_at is None else round(resets_at / 60), account)
         if key not in walls or walls[key][0] < written:
             walls[key] = (written, resets_at)
 
     for entry in saved.get("walls") or ():
-        if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[1], (int, float)):
+        if isinstance(entry, list) and len(entry) in (3, 4) and isinstance(entry[1], (int, float)):
             keep(*entry)
+    account = None
     result = ScanResult()
     files = {}
 
@@ -343,9 +387,11 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
             return
         if _in_spill(wall[1], spilled_intervals):
             return  # hit while on a spill target: that target's trouble, not the plan's
-        keep(*wall)
+        keep(*wall, account)
 
+    dirs = {os.path.realpath(os.path.join(d, "projects")): paths.account(d) for d in claude_dirs}
     for root in roots(claude_dirs):
+        account = dirs.get(os.path.realpath(root), paths.account(claude_dirs[0]) if claude_dirs else None)
         for path, st in transcript_files(root):
             result.last_activity = max(result.last_activity or 0, st.st_mtime)
             old = old_files.get(path)
@@ -362,12 +408,20 @@ def scan(claude_dirs, state_dir, now, spilled_intervals=(), save=True):
             files[path] = {"ino": st.st_ino, "offset": offset}
 
     kept = []
-    for (bucket, _), (written, resets_at) in walls.items():
+    for (bucket, _, account), (written, resets_at) in walls.items():
         until = resets_at if resets_at is not None else written + ASSUMED_RESET.get(bucket, WEEK)
         if until <= now or _in_spill(written, spilled_intervals):
             continue
-        kept.append([bucket, written, resets_at])
-        result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True))
+        kept.append([bucket, written, resets_at, account])
+        result.samples.append(Sample(bucket, 100.0, written, SOURCE, until, wall=True, account=account))
+    newest_wall = max((s.observed_at for s in result.samples), default=None)
+    if newest_wall is not None:
+        for root in roots(claude_dirs):
+            for path, st in transcript_files(root):
+                if st.st_mtime > newest_wall:
+                    at = answered_after(path, newest_wall, spilled_intervals)
+                    if at is not None and at <= now:
+                        result.plan_answered_at = max(result.plan_answered_at or 0, at)
     result.samples.sort(key=lambda s: s.observed_at)
     if save:
         fsutil.write_if_changed(offsets_path, json.dumps({"version": OFFSETS_VERSION, "files": files, "walls": kept}, sort_keys=True))
@@ -382,9 +436,11 @@ class TranscriptsSource(Source):
 
     def read(self, ctx):
         result = scan(ctx.cfg.claude_dirs, ctx.state_dir, ctx.now, ctx.spill_intervals, save=not ctx.dry_run)
+        answered = max(filter(None, (result.plan_answered_at, ctx.record.extra.get("plan_answered_at"))), default=None)
         record = SourceRecord(ok=not result.problems, error="; ".join(result.problems) or None, last_attempt_at=ctx.now,
-                              extra={"last_activity": result.last_activity, "walls": len(result.samples)})
-        return SourceResult(result.samples, record, {"last_activity": result.last_activity})
+                              extra={"last_activity": result.last_activity, "walls": len(result.samples),
+                                     "plan_answered_at": answered})
+        return SourceResult(result.samples, record, {"last_activity": result.last_activity, "plan_answered_at": answered})
 
 
 READER = TranscriptsSource()

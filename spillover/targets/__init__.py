@@ -18,7 +18,7 @@ __all__ = ["REGISTRY", "MANAGED", "Target", "TargetContext", "get", "names", "re
 
 REGISTRY = Registry()
 unregister, get, names = REGISTRY.unregister, REGISTRY.get, REGISTRY.names
-INFO_VARS = ("SPILLOVER_ROUTE", "SPILLOVER_REASON", "SPILLOVER_PIN")
+INFO_VARS = ("SPILLOVER_ROUTE", "SPILLOVER_REASON", "SPILLOVER_PIN", "SPILLOVER_DOWNSHIFT")
 MANAGED = ROUTING_VARS + MODEL_VARS + INFO_VARS
 
 
@@ -34,8 +34,21 @@ register(anthropic.TARGET)
 register(gateway.TARGET)
 
 
-def route_env(route, cfg, reason="", pin=""):
-    """Ordered (NAME, value-or-None) pairs for `route`; every managed name appears exactly once."""
+def downshift_env(shifts):
+    """{NAME: value} of a downshift on the plan (policy.downshift_for): the walled tier's alias
+    pointed at the tier below, and SPILLOVER_DOWNSHIFT ("fable>opus") saying so."""
+    env = {}
+    for shift in shifts or ():
+        name = shift.get("variable")
+        if name in MODEL_VARS and shift.get("model"):
+            env[name] = shift["model"]
+    text = ",".join(f"{s['from']}>{s['to']}" for s in shifts or () if s.get("variable") in env)
+    return env, text
+
+
+def route_env(route, cfg, reason="", pin="", downshift=()):
+    """Ordered (NAME, value-or-None) pairs for `route`; every managed name appears exactly once.
+    `downshift`: the decision's per-model downshifts, applied on the plan route only."""
     env = dict.fromkeys(ROUTING_VARS + MODEL_VARS)  # plan and blocked: everything unset
     if route in REGISTRY:
         got = REGISTRY[route].env(cfg)
@@ -45,7 +58,12 @@ def route_env(route, cfg, reason="", pin=""):
         env.update(got)
     elif route not in NOT_SPILLED:
         raise ValueError(f"unknown route {route!r}")
-    pairs = [("SPILLOVER_ROUTE", route), ("SPILLOVER_REASON", reason or None), ("SPILLOVER_PIN", pin or None)]
+    shift_text = None
+    if route == "plan" and downshift:
+        models, shift_text = downshift_env(downshift)
+        env.update(models)
+    pairs = [("SPILLOVER_ROUTE", route), ("SPILLOVER_REASON", reason or None), ("SPILLOVER_PIN", pin or None),
+             ("SPILLOVER_DOWNSHIFT", shift_text or None)]
     return pairs + list(env.items())
 
 

@@ -228,7 +228,7 @@ def guard(cfg, key, credits, error=None, now=None):
 # --- the target -------------------------------------------------------------------------------
 
 # How old an OpenRouter budget snapshot may be, by use (seconds).
-BUDGET_MAX_AGE = 600  # reused by the guard while /key is unreachable
+BUDGET_MAX_AGE = 600  # a snapshot older than this is named as such while /key is unreachable
 BUDGET_IDLE_EVERY = 600  # between reads while nowhere near a wall
 BUDGET_RECENT = 900  # trusted by doctor without a live read
 
@@ -284,10 +284,12 @@ def budget_health(cfg, budget, now):
     error = budget.get("error")
     if error:
         # Only OpenRouter refusing the key (401/402/403) says the target is unusable; a hang,
-        # a 5xx, a 429 or a garbled answer says nothing new, and a failed fetch never flips the route.
+        # a 5xx, a 429 or a garbled answer says nothing new, and a failed fetch never flips the
+        # route: the last snapshot's verdict stands however long the outage lasts (an exhausted
+        # key in it still moves the route).
         transient = budget.get("error_kind") not in ("auth", "payment", "forbidden")
         age = now - (budget.get("fetched_at") or 0)
-        if transient and key is not None and age < BUDGET_MAX_AGE:
+        if transient and key is not None:
             health = guard(cfg, key, credits, now=now)
             return TargetHealth(health.name, health.healthy, f"{health.reason} (as of {age / 60:.0f} min ago; {error})", health.remaining, health.details)
         return guard(cfg, key, credits, error=error, now=now)
