@@ -65,10 +65,9 @@ def test_mask_keeps_the_last_four_characters():
     assert redact.mask("sk-or-v1-short") == "sk-or-v1-…"  # too short to show a tail
 
 
-def test_readme_placeholder_doctor_names_line_and_check_exits_1(sandbox):
-    sandbox.config_file.parent.mkdir(parents=True)
+def test_readme_placeholder_doctor_names_line_and_check_exits_1(wired):
+    sandbox, good = wired, wired.config_file.read_text()
     sandbox.config_file.write_text("SPILLOVER_THRESHOLD=90\nOPENROUTER_API_KEY='sk-or-v1-…'\n")
-    sandbox.config_file.chmod(0o600)
     tick = sandbox.run("tick")
     assert tick.returncode == 1 and "replace the placeholder" in tick.stderr and "UnicodeEncodeError" not in tick.stderr
     again = sandbox.run("tick")  # as the scheduler runs it, every minute: the same error is not logged again
@@ -82,7 +81,7 @@ def test_readme_placeholder_doctor_names_line_and_check_exits_1(sandbox):
     assert got["route"][0][0] == "✖" and "stops at a broken config" in got["route"][0][1]
     assert check(sandbox) == 1
     # the fix, applied, works: a real key, one tick, and check no longer says error
-    sandbox.config_file.write_text(f"OPENROUTER_API_KEY='{OR_KEY}'\nSPILLOVER_SOURCES=transcripts\n")
+    sandbox.config_file.write_text(good)
     assert sandbox.run("tick").returncode == 0
     assert check(sandbox) == 0
     assert doctor(sandbox)["config"][0][0] == "✔"
@@ -225,8 +224,8 @@ def test_state_dir_open_to_others_is_named_with_owner_mode_and_fix(sandbox):
     assert "state" not in doctor(sandbox)
 
 
-def test_corrupt_state_json_is_named_and_the_next_tick_rebuilds_it(sandbox):
-    sandbox.write_config(OPENROUTER_API_KEY=OR_KEY, SPILLOVER_SOURCES="transcripts")
+def test_corrupt_state_json_is_named_and_the_next_tick_rebuilds_it(wired):
+    sandbox = wired
     assert sandbox.run("tick").returncode == 0
     (sandbox.state_dir / "state.json").write_text("{not json")
     got = doctor(sandbox)
