@@ -106,18 +106,31 @@ def _main(argv):
     except SpilloverError as exc:
         from spillover import redact
 
-        print(f"spillover: error: {redact.redact(redact.printable(exc), redact.KNOWN)}", file=sys.stderr)
-        return exc.exit_code
+        return _error(args, redact.redact(redact.printable(exc), redact.KNOWN), exc.exit_code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"spillover: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return ExitCode.ERROR
+        return _error(args, f"{where}{exc.strerror or exc}", ExitCode.ERROR)
     except Exception as exc:  # noqa: BLE001 — main() owns every error: one line, not a traceback
+        if getattr(args, "json", False):
+            from spillover.redact import printable, redact
+
+            return _error(args, f"unexpected {exc.__class__.__name__}: {redact(printable(exc))[:300]}", ExitCode.ERROR)
         return _unexpected(exc, args.verbose)
+
+
+def _error(args, message, code):
+    """One line on stderr; for a command run with --json, `{"error": …, "exit": N}` on stdout instead."""
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"error": message, "exit": int(code)}))
+    else:
+        print(f"spillover: error: {message}", file=sys.stderr)
+    return code
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -167,6 +180,8 @@ def build_parser(argparse):
         p.add_argument("what", nargs="?", default="all", choices=("schedule", "cron", "direnv", "shell", "statusline", "live", "all"))
         p.add_argument("--dry-run", action="store_true", help="show what would change")
         p.add_argument("--shell", choices=("bash", "zsh", "fish"), help="rc file to use (default: from $SHELL)")
+        if name == "uninstall":
+            p.add_argument("--purge", action="store_true", help="with `all`: also remove the config file and the state dir")
 
     p = command("exclude", cmd_exclude, "keep a project's Claude Code sessions on the plan even while spilled")
     p.add_argument("dir", nargs="?", help="the project directory")
@@ -247,11 +262,24 @@ def cmd_tick(args):
     from spillover import tick
     from spillover.errors import ConfigError
 
+    from spillover import config, logfile
+
+    logfile.rotate()
     try:
-        cfg = _config()
+        cfg = config.load()
     except ConfigError as exc:
-        tick.record_config_error(str(exc))
-        raise
+        # Said once per change under a scheduler (tick.log), every time at a terminal; exit 1 either way.
+        if tick.record_config_error(str(exc)) or sys.stderr.isatty():
+            raise
+        return ExitCode.ERROR
+    from spillover.redact import install_log_filter
+
+    install_log_filter(cfg)
+    # The scheduler appends stderr to tick.log every minute: say each warning once, when it appears.
+    seen = () if sys.stderr.isatty() else logfile.previous_problems()
+    for warning in cfg.warnings:
+        if warning not in seen:
+            print(f"spillover: warning: {warning}", file=sys.stderr)
     tick.arm_deadline(tick.deadline_seconds(cfg))
     try:
         decision, state, changed = tick.run(cfg, dry_run=args.dry_run, force_poll=args.poll)
@@ -262,10 +290,25 @@ def cmd_tick(args):
         return ExitCode.OK
     finally:
         tick.disarm_deadline()
+    oauth = (state.get("sources") or {}).get("oauth") or {}
+    backoff = oauth.get("backoff_until")
+    called = oauth.get("last_attempt_at") == state.get("decided_at")  # this tick asked (and failed)
+    if args.poll and not called and isinstance(backoff, (int, float)) and backoff > decision_time(state):
+        from spillover.fmt import clock
+
+        print(f"spillover: the usage endpoint was not called: backing off after {oauth.get('error') or 'a failure'}; "
+              f"the next call is allowed at {clock(backoff)}", file=sys.stderr)
     if args.dry_run:
         print(json.dumps({"route": decision.route, "status": decision.status, "reason": decision.reason,
                           "hot_bucket": decision.hot_bucket, "details": decision.details}, indent=1, sort_keys=True, default=str))
     return ExitCode.OK
+
+
+def decision_time(state):
+    import time
+
+    at = state.get("decided_at")
+    return at if isinstance(at, (int, float)) else time.time()
 
 
 def cmd_status(args):
@@ -340,7 +383,7 @@ def cmd_install(args):
 def cmd_uninstall(args):
     from spillover import install
 
-    return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell)
+    return install.uninstall(args.what, dry_run=args.dry_run, shell=args.shell, purge=args.purge)
 
 
 def cmd_exclude(args):

@@ -176,10 +176,27 @@ def _optional_url(key, raw):
     return _url(key, raw, optional=True)
 
 
+# Keys issued by OpenRouter and Anthropic are far longer than this; a gateway token may be short.
+_MIN_KEY_LENGTH = {"OPENROUTER_API_KEY": 20, "OPENROUTER_MANAGEMENT_KEY": 20, "SPILLOVER_ANTHROPIC_API_KEY": 20}
+_PLACEHOLDER = re.compile(r"…|\.\.\.|<[^>]*>|[<>]")
+_INVISIBLE = {"\u200b": "a zero-width space", "\u200c": "a zero-width non-joiner", "\u200d": "a zero-width joiner",
+              "\ufeff": "a byte-order mark", "\u00a0": "a no-break space", " ": "a space"}
+
+
 def _secret(key, raw):
     value = _text(key, raw.strip())
-    if value and len(value) < 8:
-        raise ConfigError(f"{key}={mask(value)}: too short to be a key")
+    if not value:
+        return value
+    if _PLACEHOLDER.search(value):
+        raise ConfigError(f"{key}={mask(value)}: this is the README's placeholder, not a key: replace the placeholder "
+                          f"with your real key (no `…`, `...` or `<>`)")
+    for i, char in enumerate(value):
+        if not ("!" <= char <= "~"):
+            what = _INVISIBLE.get(char) or ("whitespace" if char.isspace() else f"the non-ASCII character U+{ord(char):04X}")
+            raise ConfigError(f"{key}={mask(value)}: contains {what} at character {i + 1}; a key is printable ASCII "
+                              "without spaces: paste it again")
+    if len(value) < _MIN_KEY_LENGTH.get(key, 8):
+        raise ConfigError(f"{key}={mask(value)}: too short to be a key ({len(value)} characters): paste the whole key")
     return value
 
 
@@ -372,8 +389,8 @@ CONFIG_MAX_BYTES = 256 * 1024
 
 def read_file(path):
     """The raw key/values of a dotenv config file; a missing file is empty, an unreadable one an error."""
-    if not os.path.exists(path):
-        return {}
+    if path == os.devnull or not os.path.exists(path):
+        return {}  # /dev/null: "no config file" (doctor's defaults)
     from spillover import fsutil, jsonsafe
 
     # A file someone else can write may hold SPILLOVER_METER_COMMAND: it is never read.
@@ -383,14 +400,55 @@ def read_file(path):
     try:
         text = jsonsafe.read_file(path, CONFIG_MAX_BYTES)
     except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
+        raise ConfigError(f"config file {path}: cannot be read ({exc})") from None
+    return _parse(text)[0]
+
+
+def _parse(text):
+    """({key: value}, [line numbers python-dotenv could not parse]) of a dotenv text, without
+    python-dotenv's own log line (doctor and the config warnings say it, with the file and line)."""
     from io import StringIO
 
-    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
-    values = dotenv_values(stream=StringIO(text), interpolate=False)
-    # python-dotenv returns None for a bare `KEY` line; treat it as empty.
-    return {k: ("" if v is None else v) for k, v in values.items()}
+    values, bad = {}, []
+    for binding in parse_stream(StringIO(text)):
+        if binding.error:
+            bad.append(binding.original.line)
+        elif binding.key is not None:
+            # a bare `KEY` line has no value; treat it as empty.
+            values[binding.key] = "" if binding.value is None else binding.value
+    return values, bad
+
+
+def parse_problems(path):
+    """Warnings for the lines of the config file that python-dotenv cannot parse (they are ignored)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            bad = _parse(handle.read())[1]
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [f"{path}:{line}: this line cannot be parsed and is ignored: write it as NAME='value'" for line in bad]
+
+
+def line_of(path, name):
+    """The line number of `name=` in the config file, or None."""
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            found = [i for i, line in enumerate(handle, 1) if pattern.match(line)]
+    except OSError:
+        return None
+    return found[-1] if found else None
+
+
+def _looks_like_ours(name):
+    """A name meant for spillover, typos included: any case, SPILOVER_/SPILLOVR_…, OPENROUTER_."""
+    upper = name.upper()
+    if upper.startswith(("SPILLOVER_", "OPENROUTER_")) or upper in KEYS_BY_NAME:
+        return True
+    head = upper.split("_", 1)[0]
+    return "_" in upper and difflib.SequenceMatcher(None, head, "SPILLOVER").ratio() >= 0.8
 
 
 def load(environ=None, path=None):
@@ -398,10 +456,11 @@ def load(environ=None, path=None):
     environ = os.environ if environ is None else environ
     path = path or environ.get("SPILLOVER_CONFIG") or paths.config_file()
     file_values = read_file(path)
-    warnings = []
+    warnings = parse_problems(path) if file_values or os.path.exists(path) else []
     for name in file_values:
-        if name not in KEYS_BY_NAME and name not in _FOREIGN_OK and name.startswith(("SPILLOVER_", "OPENROUTER_")):
-            hint = difflib.get_close_matches(name, KEYS_BY_NAME, 1)
+        if name not in KEYS_BY_NAME and name not in _FOREIGN_OK and _looks_like_ours(name):
+            hint = (difflib.get_close_matches(name.upper(), KEYS_BY_NAME, 1, cutoff=0.8)
+                    or difflib.get_close_matches(name, KEYS_BY_NAME, 1))
             warnings.append(f"config file {path}: unknown key {name}" + (f" (did you mean {hint[0]}?)" if hint else ""))
     values, origin = {}, {}
     for key in KEYS:
@@ -413,15 +472,34 @@ def load(environ=None, path=None):
             raw, origin[key.name] = key.default, "default"
         values[key.attr] = key.parse(key.name, raw)
     if values["resume"] >= values["threshold"]:
+        if origin["SPILLOVER_RESUME"] == "default":
+            raise ConfigError(
+                f"SPILLOVER_THRESHOLD={values['threshold']:g} is not above SPILLOVER_RESUME={values['resume']:g} (the default): "
+                f"raise SPILLOVER_THRESHOLD, or also set SPILLOVER_RESUME under {values['threshold']:g} "
+                f"(e.g. SPILLOVER_RESUME={max(1, int(values['threshold']) // 2)})"
+            )
         raise ConfigError(
             f"SPILLOVER_RESUME={values['resume']:g}: must be under SPILLOVER_THRESHOLD={values['threshold']:g}"
         )
+    warnings.extend(_crossed_keys(values))
     holds_secret = any(origin[k] == "file" and file_values.get(k) for k in SECRET_KEYS)
     if holds_secret:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
             warnings.append(f"config file {path} holds keys but is readable by others (mode {mode:04o}): chmod 600 {path}")
     return Config(path=path, origin=origin, warnings=tuple(warnings), **values)
+
+
+def _crossed_keys(values):
+    """An Anthropic key where an OpenRouter key belongs, or the reverse: allowed, but almost surely a mix-up."""
+    found = []
+    if values["openrouter_key"].startswith("sk-ant-"):
+        found.append("OPENROUTER_API_KEY holds an Anthropic key (sk-ant-…): it belongs in SPILLOVER_ANTHROPIC_API_KEY; "
+                     "put your OpenRouter key (sk-or-…) in OPENROUTER_API_KEY")
+    if values["anthropic_key"].startswith("sk-or-"):
+        found.append("SPILLOVER_ANTHROPIC_API_KEY holds an OpenRouter key (sk-or-…): it belongs in OPENROUTER_API_KEY; "
+                     "put your Anthropic key (sk-ant-…) in SPILLOVER_ANTHROPIC_API_KEY")
+    return found
 
 
 def set_value(path, name, value):

@@ -39,16 +39,17 @@ def run(now=None, out=None):
     now = time.time() if now is None else now
     report = Report(out or sys.stdout)
     check_paths(report)
-    cfg = check_config(report)
+    cfg, config_ok = check_config(report)
     from spillover.redact import known_secrets
     from spillover.state import State
 
     report.secrets = known_secrets(cfg)
-
-    state = State.load(paths.state_dir())[0]
+    state_ok = check_state(report)
+    state = State.load(paths.state_dir())[0] if state_ok else State()
     check_credentials(report, cfg, now)
     check_usage_endpoint(report, cfg, state, now)
-    check_targets(report, cfg, state, now)
+    if config_ok:  # with defaults in place of a broken config, the target lines would blame the wrong thing
+        check_targets(report, cfg, state, now)
     check_schedule(report, cfg, state, now)
     check_route(report, now)
     check_direnv_and_hook(report)
@@ -56,12 +57,47 @@ def run(now=None, out=None):
     check_claude(report, state)
     check_rejected_key(report, cfg)
     check_extra_usage(report, cfg)
-    check_stored_api_key(report, cfg)
+    if config_ok:
+        check_stored_api_key(report, cfg)
     from spillover import live
 
     if cfg is not None:
         live.doctor(report, cfg)
     return 1 if report.failed else 0
+
+
+def check_state(report):
+    """The state dir is the user's alone and writable, and state.json parses. Returns whether the
+    state dir can be used at all."""
+    from spillover import fsutil
+
+    directory = paths.state_dir()
+    if not os.path.exists(directory):
+        return True  # the first tick creates it
+    try:
+        fsutil.ensure_state_dir(directory)
+    except SpilloverError as exc:
+        text, _, fix = str(exc).partition("; fix: ")
+        report.line(FAIL, "state", text, fix or None)
+        return False
+    if not os.access(directory, os.W_OK | os.X_OK):
+        mode = os.stat(directory).st_mode & 0o7777
+        report.line(FAIL, "state", f"state dir {directory} is not writable by you (mode {mode:04o}): no tick can record anything",
+                    f"chmod 700 '{directory}'")
+        return False
+    path = os.path.join(directory, paths.STATE_JSON)
+    if os.path.exists(path):
+        import json
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            damaged = not isinstance(data, dict)
+        except (OSError, ValueError):
+            damaged = True
+        if damaged:
+            report.line(WARN, "state", f"{path} is damaged; the next tick rebuilds it", "wait a minute, or run `spillover tick`")
+    return True
 
 
 def check_stored_api_key(report, cfg):
@@ -110,15 +146,17 @@ def check_config(report):
     """Reports the config file; returns a Config (defaults when the real one does not load)."""
     from spillover import config
 
-    path = paths.config_file()
+    path = os.environ.get("SPILLOVER_CONFIG") or paths.config_file()
     try:
         cfg = config.load()
     except ConfigError as exc:
         if "is not yours alone" in str(exc):
             report.line(FAIL, "config", f"not read: {str(exc).partition('; fix: ')[0]}", "see ownership above")
         else:
-            report.line(FAIL, "config", f"{path}: {exc}", f"correct that line in {path}")
-        return config.load(environ={}, path=os.devnull)
+            report.line(FAIL, "config", *_config_cause(path, str(exc)))
+        from dataclasses import replace
+
+        return replace(config.load(environ={}, path=os.devnull), path=path), False
     if not os.path.exists(path):
         report.line(WARN, "config", f"no config file at {path}: defaults and environment only",
                     f"create it with OPENROUTER_API_KEY=… (then chmod 600 {path})")
@@ -137,7 +175,33 @@ def check_config(report):
     if env_only:
         report.line(WARN, "config", f"{', '.join(env_only)} set only in your environment: the scheduled tick does not see it",
                     f"put it in {path} (mode 0600)")
-    return cfg
+    return cfg, True
+
+
+def _config_cause(path, message):
+    """(text, fix) for a config that does not load: the file and line of the bad key, or why the
+    file cannot be read."""
+    import re
+
+    from spillover import config
+
+    if os.path.exists(path) and not os.access(path, os.R_OK):
+        info = os.stat(path)
+        mine = info.st_uid == os.getuid()
+        text = f"{path} cannot be read by you (mode {info.st_mode & 0o777:04o}{'' if mine else ', owner uid ' + str(info.st_uid)})"
+        return text, f"chmod 600 {path}" if mine else f"sudo chown {os.getuid()} {path} && chmod 600 {path}"
+    if "cannot be read" in message:
+        return message, f"save {path} as UTF-8 text"
+    name = re.match(r"([A-Z][A-Z0-9_]*)[=:]", message)
+    name = name.group(1) if name else None
+    if name and name in os.environ:
+        return f"{message} (set in your environment)", f"correct or unset {name} in your shell's environment"
+    line = config.line_of(path, name) if name else None
+    if line is None and name == "SPILLOVER_THRESHOLD":
+        line = config.line_of(path, "SPILLOVER_RESUME")
+    if line is not None:
+        return f"{path}:{line}: {message}", f"edit line {line} of {path}"
+    return f"{path}: {message}", f"edit {path}"
 
 
 # --- Claude plan ------------------------------------------------------------------------------
@@ -284,6 +348,10 @@ def check_schedule(report, cfg, state, now):
     if name not in present:
         report.line(FAIL, "schedule", f"the {label} that `spillover install` set up is gone; {last}", "spillover install schedule")
         return
+    if not firing and state.config_error:
+        report.line(FAIL, "schedule", f"{label} installed; the tick runs but stops at the broken config; {last}",
+                    "fix the config line above")
+        return
     if not firing:
         try:
             since_install = now - os.stat(paths.state_path(schedule.CHOSEN)).st_mtime
@@ -315,6 +383,10 @@ def check_schedule(report, cfg, state, now):
 def check_route(report, now):
     code, summary = fastcheck.read(now)
     route_env = paths.state_path(paths.ROUTE_ENV)
+    if code == ExitCode.ERROR:
+        report.line(FAIL, "route", f"the tick stops at a broken config; the route in place is {summary.get('route') or 'plan'}",
+                    "fix the config line above; the next tick decides again")
+        return
     if code == ExitCode.STALE:
         report.line(FAIL, "route", summary.get("reason", "stale"), "see the schedule line above")
         return
@@ -322,6 +394,10 @@ def check_route(report, now):
         report.line(FAIL, "route", f"{route_env} is missing although state.json is fresh", "run `spillover tick`")
         return
     age = summary.get("age_seconds")
+    if summary.get("status") == "blocked":
+        report.line(FAIL, "route", f"blocked, decided {_ago(age)}: {summary.get('reason') or '-'}",
+                    "apply the fix on the target lines above (`spillover status` says why each target is skipped)")
+        return
     report.line(OK, "route", f"{summary.get('route')} ({summary.get('status')}), decided {_ago(age)}: {summary.get('reason') or '-'}")
 
 

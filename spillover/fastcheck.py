@@ -30,6 +30,11 @@ def read(now=None):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is unreadable ({exc.__class__.__name__}); the next tick rebuilds it"}
     if not isinstance(state, dict):
         return ExitCode.STALE, {"status": "unknown", "route": None, "stale": True, "reason": f"{path} is damaged; the next tick rebuilds it"}
+    config_error = state.get("config_error")
+    if isinstance(config_error, str) and config_error:
+        # the tick stops at a broken config (it keeps the route in place): exit 1, as for any error
+        return ExitCode.ERROR, {"status": "error", "route": state.get("route"), "stale": True,
+                                "reason": f"config error: {config_error[:300]}; see `spillover doctor`"}
     decided = number(state.get("decided_at"))
     # nan or 1e300 as a staleness would make a month-old decision look fresh: a day at most.
     stale_after = number(state.get("stale_after"), minimum=0, maximum=86400)
@@ -97,7 +102,9 @@ def main(argv):
         pin = summary.get("pin")
         pinned = " [pinned]" if isinstance(pin, dict) and pin.get("honoured") else ""
         shifted = f" [{summary['downshift']}]" if summary.get("downshift") else ""
-        if code != ExitCode.STALE:
+        if code == ExitCode.ERROR:
+            print(f"error: {summary['reason']}")
+        elif code != ExitCode.STALE:
             print(f"{route}{pinned}{shifted}: {summary.get('reason', '')}")
         else:
             print(summary["reason"] if summary.get("blind") else f"stale: {summary['reason']}")

@@ -27,7 +27,7 @@ def _usage(value):
     return number(value)
 
 
-def collect(since_seconds, now=None):
+def collect(since_seconds, now=None, from_first_tick=False):
     now = time.time() if now is None else now
     start = now - since_seconds
     from spillover.state import State  # the same repair of damaged fields the tick does
@@ -35,14 +35,19 @@ def collect(since_seconds, now=None):
     raw = fsutil.read_json(paths.state_path(paths.STATE_JSON), default={})
     loaded = State.from_json(raw if isinstance(raw, dict) else {})[0]
     key = loaded.budget.get("key")
-    state = {"route": loaded.route, "budget": {"key": key if isinstance(key, dict) else {}}}
+    state = {"route": loaded.route, "route_since": loaded.route_since, "budget": {"key": key if isinstance(key, dict) else {}}}
     records = [r for r in fsutil.read_jsonl(paths.state_path(paths.HISTORY_JSONL))
                if isinstance(r.get("at"), (int, float)) and isinstance(r.get("route"), str)]
     records.sort(key=lambda r: r["at"])
+    # Nothing is known before the first tick: a window reaching further back starts there.
+    known = [t for t in (number(state.get("route_since")), records[0]["at"] if records else None) if t is not None]
+    clipped = from_first_tick and bool(known) and min(known) > start
+    if clipped:
+        start = min(known)
 
     # Route at the start of the window: the last flip before it, else the first flip's origin.
-    before = [r for r in records if r["at"] <= start]
-    inside = [r for r in records if start < r["at"] <= now]
+    before = [r for r in records if r["at"] < start]
+    inside = [r for r in records if start <= r["at"] <= now]
     if before:
         route = before[-1]["route"]
     elif inside:
@@ -86,6 +91,7 @@ def collect(since_seconds, now=None):
     openrouter = [s for s in shown if s["route"] == "openrouter"]
     return {
         "since": start,
+        "since_first_tick": clipped,
         "now": now,
         "route": state.get("route"),
         "flips": [{"at": r["at"], "from": r.get("from"), "to": r["route"], "reason": redact(r.get("reason") or ""),
@@ -122,7 +128,7 @@ def windows(data):
 def run(since="7d", as_json=False, chart=False, out=None):
     out = out or sys.stdout
     seconds = parse_duration(since)
-    data = collect(seconds)
+    data = collect(seconds, from_first_tick=True)
     if chart and not as_json:
         from spillover import charts
 
@@ -132,7 +138,10 @@ def run(since="7d", as_json=False, chart=False, out=None):
         out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
         return 0
     w = out.write
-    w(f"since {clock(data['since'])} ({since})\n\n")
+    if data["since_first_tick"]:
+        w(f"since the first tick, {clock(data['since'])} ({_span(data['now'] - data['since'])} ago; you asked for {since})\n\n")
+    else:
+        w(f"since {clock(data['since'])} ({since})\n\n")
     if not os.path.exists(paths.state_path(paths.HISTORY_JSONL)):
         w("no flips recorded yet (the tick writes history.jsonl when the route changes)\n\n")
     w("flips\n")

@@ -48,15 +48,167 @@ def install(what="all", dry_run=False, shell=None):
                                         "shell": install_shell, "statusline": install_statusline, "live": live.install_live})
 
 
-def uninstall(what="all", dry_run=False, shell=None):
+def uninstall(what="all", dry_run=False, shell=None, purge=False):
     from spillover import schedule
 
+    if purge and what != "all":
+        raise UsageError("--purge goes with `uninstall all` only")
+    if what == "all" and not dry_run:
+        publish_plan("spillover uninstalled: back on the plan")
     from spillover import live
 
     # live first: running sessions are brought back to the plan while the statusline still runs.
-    return _each(what, dry_run, shell, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron,
+    code = _each(what, dry_run, shell, {"schedule": schedule.uninstall_schedule, "cron": uninstall_cron,
                                         "direnv": uninstall_direnv, "shell": uninstall_shell, "statusline": uninstall_statusline,
                                         "live": live.uninstall_live}, order=("live",))
+    if what == "all":
+        if not dry_run:
+            publish_plan("spillover uninstalled: back on the plan")  # a tick that ran meanwhile spilled nothing
+        remove_created_if_empty(dry_run)
+        leftovers(dry_run, purge)
+    return code
+
+
+# --- what install created (installed.json in the state dir), so uninstall removes what is ours and empty ---
+
+MANIFEST = "installed.json"
+
+
+def _manifest_path():
+    return paths.state_path(MANIFEST)
+
+
+def read_manifest():
+    try:
+        with open(_manifest_path(), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {"created": [], "modified": []}
+    if not isinstance(data, dict):
+        return {"created": [], "modified": []}
+    return {k: [p for p in data.get(k) or [] if isinstance(p, str)] for k in ("created", "modified")}
+
+
+def _remember(kind, path):
+    """Record that install created (or modified) `path`; best effort, never fails an install."""
+    from spillover.fsutil import ensure_state_dir
+
+    path = os.path.abspath(path)
+    old_umask = os.umask(0o022)  # the state dir's missing parents (~/.local…) are not left open under umask 000
+    try:
+        ensure_state_dir()
+        data = read_manifest()
+        if path in data["created"] or path in data[kind]:
+            return
+        data[kind].append(path)
+        atomic_write(_manifest_path(), json.dumps(data, indent=1) + "\n", mode=0o600)
+    except (OSError, SpilloverError):
+        pass
+    finally:
+        os.umask(old_umask)
+
+
+def _is_empty(path):
+    """A file with nothing of the user's in it: blank, or the JSON `{}` install started from."""
+    text = _read(path)
+    if text is None:
+        return False
+    if not text.strip():
+        return True
+    if path.endswith(".json"):
+        try:
+            return json.loads(text) == {}
+        except ValueError:
+            return False
+    return False
+
+
+def remove_created_if_empty(dry_run):
+    """Remove the files and directories install created that are empty now (deepest first)."""
+    data = read_manifest()
+    kept = []
+    for path in sorted(data["created"], key=lambda p: -p.count(os.sep)):
+        if os.path.isdir(path) and not os.path.islink(path):
+            if os.listdir(path):
+                kept.append(path)
+                continue
+            if dry_run:
+                _say("uninstall", f"would remove the empty directory {_tilde(path)} (install created it)")
+                continue
+            os.rmdir(path)
+            _say("uninstall", f"removed the empty directory {_tilde(path)} (install created it)")
+        elif _is_empty(path):
+            if dry_run:
+                _say("uninstall", f"would remove {_tilde(path)} (install created it; it is empty now)")
+                continue
+            os.unlink(path)
+            _say("uninstall", f"removed {_tilde(path)} (install created it; it is empty now)")
+        elif os.path.exists(path):
+            kept.append(path)
+    if not dry_run and os.path.exists(_manifest_path()):
+        data["created"] = kept
+        atomic_write(_manifest_path(), json.dumps(data, indent=1) + "\n", mode=0o600)
+
+
+def publish_plan(reason):
+    """Publish the plan route through every publisher (route.env, route.fish, settings.json…) and
+    record it in state.json, so that nothing stays spilled once spillover stops ticking."""
+    from spillover import config, fsutil, publishers, targets
+    from spillover.errors import ConfigError
+    from spillover.state import State
+
+    if not os.path.isdir(paths.state_dir()):
+        return
+    try:
+        cfg = config.load()
+    except ConfigError:
+        cfg = config.load(environ={}, path=os.devnull)
+    state_dir = fsutil.ensure_state_dir()
+    view = publishers.RouteView("plan", tuple(targets.route_env("plan", cfg, reason=reason)), reason)
+    try:
+        with fsutil.Lock(state_dir):
+            changed = any(publishers.publish_all(state_dir, view).values())
+            state, _ = State.load(state_dir)
+            if state.route not in (None, "plan"):
+                state.route, state.status, state.reason, state.route_reason = "plan", "plan", reason, reason
+                state.save(state_dir)
+    except fsutil.Busy:
+        raise SpilloverError("a tick is running right now; run `spillover uninstall all` again in a minute") from None
+    if changed:
+        _say("uninstall", f"published the plan route ({_tilde(paths.state_path(paths.ROUTE_ENV))}): "
+                          "new shells and Claude Code sessions use your plan, open shells with the prompt hook at their next prompt; "
+                          "in any other open shell run `unset ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_API_KEY` or open a new one")
+
+
+def leftovers(dry_run, purge):
+    """Say what stays after `uninstall all` and how to remove it; with purge, remove it."""
+    config_file = paths.config_file()
+    state_dir = paths.state_dir()
+    config_dir = os.path.dirname(config_file)
+    stays = [p for p in (config_file, state_dir) if os.path.exists(p)]
+    if purge:
+        for path in stays:
+            if dry_run:
+                _say("uninstall", f"would remove {_tilde(path)}")
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            _say("uninstall", f"removed {_tilde(path)}")
+        for extra in (os.path.join(config_dir, PREVIOUS_STATUSLINE),):
+            if os.path.exists(extra) and not dry_run:
+                os.unlink(extra)
+        if not dry_run and os.path.isdir(config_dir) and not os.listdir(config_dir):
+            os.rmdir(config_dir)
+            _say("uninstall", f"removed the empty directory {_tilde(config_dir)}")
+        return
+    if not stays:
+        _say("uninstall", "nothing of spillover is left")
+        return
+    what = {config_file: "config file (your keys)", state_dir: "state dir (route files, history, tick.log)"}
+    _say("uninstall", "left in place: " + "; ".join(f"{_tilde(p)} ({what[p]})" for p in stays))
+    _say("uninstall", "remove them with `spillover uninstall all --purge` (or `rm -r " + " ".join(sh_quote(_tilde(p)) for p in stays) + "`)")
 
 
 def _each(what, dry_run, shell, actions, order=()):
@@ -143,6 +295,7 @@ def _makedirs(path, mode):
     except FileExistsError:
         return
     os.chmod(path, mode)
+    _remember("created", path)
 
 
 def _write(path, text, default_mode=0o644):
@@ -151,10 +304,12 @@ def _write(path, text, default_mode=0o644):
     real = os.path.realpath(path)
     try:
         mode = os.stat(real).st_mode & 0o755
+        created = False
     except FileNotFoundError:
-        mode = default_mode
+        mode, created = default_mode, True
     _makedirs(os.path.dirname(real), 0o755 if default_mode & 0o044 else 0o700)
     atomic_write(real, text, mode=mode)
+    _remember("created" if created else "modified", real)
 
 
 def _tilde(path):

@@ -13,14 +13,17 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_duration(text):
-    """'90', '30m', '2h', '1d', '1h30m' → seconds."""
+    """'30m', '2h', '1d', '1h30m' → seconds (more than zero; a bare number is refused: minutes or days?)."""
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text) * 60
+        raise UsageError(f"duration {text!r}: add a unit: {text}d, {text}h, {text}m")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise UsageError(f"duration {text!r}: expected e.g. 30m, 2h, 1d or 1h30m")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"duration {text!r}: must be longer than zero (to end a pin now: spillover unpin)")
+    return seconds
 
 
 def pin(cfg, route, for_=None, until_reset=False, force=False, now=None):

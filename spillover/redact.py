@@ -1,4 +1,4 @@
-"""Secrets never reach output, logs or notifications: `sk-or-v1-…890`."""
+"""Secrets never reach output, logs or notifications: `sk-or-v1-…c890`."""
 
 import re
 
@@ -10,12 +10,13 @@ _SECRET = re.compile(
 
 
 def mask(secret):
-    """Show a key the way OpenRouter labels them: prefix, ellipsis, last three characters."""
+    """Show a key as prefix, ellipsis, last four characters (`sk-or-v1-…c890`): enough to tell two
+    keys apart, never enough to use one. A short value shows no tail at all."""
     if not secret:
         return "(not set)"
     m = re.match(r"(sk-or-v1-|sk-ant-[a-z]+\d*-|sk-)", secret)
     prefix = m.group(1) if m else ""
-    tail = secret[-3:] if len(secret) > len(prefix) + 6 else ""
+    tail = secret[-4:] if len(secret) > len(prefix) + 12 else ""
     return f"{prefix}…{tail}"
 
 

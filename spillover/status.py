@@ -272,7 +272,7 @@ def show(cfg, as_json=False, out=None, config_error=None):
         if name == "oauth":
             if data["oauth_backoff_until"]:
                 line += f"; backing off until {clock(data['oauth_backoff_until'])}"
-            elif rec.get("due"):
+            elif rec.get("due") and rec["due"] != "backing off":  # a backoff that ended is no reason
                 line += f"; next poll: {rec['due']}"
         if name == "transcripts" and rec.get("last_activity"):
             line += f"; last activity {ago(now - rec['last_activity'])}"

@@ -312,7 +312,8 @@ def mark_fresh_until(state_dir, until):
 
 
 def record_config_error(message):
-    """A broken config stops the tick; keep the route, and record why for status and doctor."""
+    """A broken config stops the tick; keep the route, and record why for status and doctor.
+    Returns whether the message is new (the tick logs it only then)."""
     state_dir = fsutil.ensure_state_dir()
     try:
         with Lock(state_dir):
@@ -320,8 +321,10 @@ def record_config_error(message):
             if state.config_error != message:
                 state.config_error = message
                 state.save(state_dir)
+                return True
     except Busy:
         pass
+    return False
 
 
 def _log_source_changes(old, new):

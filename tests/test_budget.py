@@ -25,7 +25,7 @@ def assert_clean(proc):
 def test_text_shows_key_spend_and_unknown_balance(wired):
     proc = wired.run("budget", check=True)
     out = proc.stdout
-    assert "OpenRouter key   sk-or-v1-…890" in out
+    assert "OpenRouter key   sk-or-v1-…c890" in out
     assert "limit          $50.00 (monthly, next reset " in out
     assert "remaining      $24.50" in out
     assert "today $3.40 · this week $12.10 · this month $25.50 · all time $133.25" in out
@@ -41,7 +41,7 @@ def test_json_with_management_key(wired):
     proc, data = budget_json(wired, env=MGMT)
     assert proc.returncode == 0
     key = data["key"]
-    assert key["label"] == "sk-or-v1-…890"
+    assert key["label"] == "sk-or-v1-…c890"
     assert (key["limit"], key["limit_remaining"], key["limit_reset"]) == (50.0, 24.5, "monthly")
     assert (key["usage_daily"], key["usage_weekly"], key["usage_monthly"], key["usage"]) == (3.4, 12.1, 25.5, 133.25)
     assert key["is_free_tier"] is False
@@ -99,7 +99,7 @@ def test_no_key_is_a_clear_error(sandbox):
 
 
 @pytest.mark.parametrize("reply, message", [
-    (dict(status=401, json=fakes.error_body(401, f"User not found: {OR_KEY}")), "OpenRouter /key: HTTP 401: User not found: sk-or-v1-…890"),
+    (dict(status=401, json=fakes.error_body(401, f"User not found: {OR_KEY}")), "OpenRouter /key: HTTP 401: User not found: sk-or-v1-…c890"),
     (dict(status=403, json=fakes.KEY_LIMIT_403), "HTTP 403: Key limit exceeded (monthly limit)"),
     (dict(status=429, json=fakes.RATE_LIMIT_429), "HTTP 429: Rate limit exceeded"),
     (dict(body=b"<html>oops"), "answer is not JSON"),

@@ -281,7 +281,7 @@ def test_simulate_chart_and_compare(tmp_path, sandbox):
     left, right = re.findall(r"paid (\S+) \$([\d.]+)", paid)
     assert float(right[1]) > float(left[1])  # the lower threshold pays more
     bad = sandbox.run("simulate", str(trace), "--compare", "80", "--json")
-    assert bad.returncode == 2 and "--json" in bad.stderr
+    assert bad.returncode == 2 and json.loads(bad.stdout) == {"error": "--chart and --compare draw pictures; leave out --json", "exit": 2}
 
 
 def test_window_points_reads_the_current_window_only(sandbox):

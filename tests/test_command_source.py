@@ -88,7 +88,7 @@ def test_other_meters_by_expression(sandbox, monkeypatch):
 
 
 @pytest.mark.parametrize("setup,message", [
-    (dict(output={"usage": {}}, exit=2, stderr="error: not logged in with " + SECRET + "\n"), r"exited 2: error: not logged in with sk-or-v1-…890"),
+    (dict(output={"usage": {}}, exit=2, stderr="error: not logged in with " + SECRET + "\n"), r"exited 2: error: not logged in with sk-or-v1-…c890"),
     (dict(raw="Traceback: keychain locked\n"), r"did not print JSON: Traceback: keychain locked"),
     (dict(raw=""), r"did not print JSON: \(no output\)"),
     (dict(output={"usage": {"five_hour": None}}), r"none of the SPILLOVER_METER_\* expressions matched"),

@@ -50,7 +50,7 @@ def test_everything_wired_is_all_green(wired, real_crontab):
     for piece in ("config", "credentials", "usage", "openrouter", "models", "schedule", "route", "direnv", "hook", "statusline", "claude"):
         assert got[piece][-1][0] == "✔", (piece, proc.stdout)
     assert "Claude Code 2.1.197" in got["claude"][0][1]
-    assert "key sk-or-v1-…890 valid: key remaining $24.50" in got["openrouter"][0][1]
+    assert "key sk-or-v1-…c890 valid: key remaining $24.50" in got["openrouter"][0][1]
     assert len(wired.usage.hits("/api/oauth/usage")) == polls  # doctor never polls the usage endpoint
     assert len(wired.openrouter.hits("/api/v1/key")) == key_reads  # the tick's budget is recent enough
 
@@ -136,7 +136,7 @@ def test_openrouter_read_live_when_the_tick_has_no_recent_budget(wired):
     assert len(wired.openrouter.hits("/api/v1/key")) == 1
     assert proc.returncode == 1
     mark, text = got["openrouter"][0]
-    assert mark == "✖" and text.startswith("key sk-or-v1-…890: ")
+    assert mark == "✖" and text.startswith("key sk-or-v1-…c890: ")
     assert text.endswith("fix: the key is invalid or revoked: create one at https://openrouter.ai/settings/keys and set OPENROUTER_API_KEY")
 
 

@@ -138,7 +138,7 @@ def cases():
 def assert_no_secret(where, text):
     for secret in SECRETS:
         assert secret not in text, f"a secret leaked into {where}"
-    # Not even the distinctive middle of a key (a mask keeps only a prefix and 3 characters).
+    # Not even the distinctive middle of a key (a mask keeps only a prefix and the last 4 characters).
     for secret in SECRETS:
         assert secret[12:30] not in text, f"part of a secret leaked into {where}"
 

@@ -16,8 +16,8 @@ from spillover.publishers import env_files as publish
 from tests.conftest import OR_KEY
 
 MANAGED = targets.MANAGED
-# Every character class the quoting must carry through: quote, $(), backtick, backslash, unicode.
-WEIRD_KEY = "sk-or-v1-it's-$(echo pwned)-`id`-\"q\"-\\n-ünï-" + "x" * 20
+# Every character class the quoting must carry through a key: quote, $(), backtick, backslash, percent.
+WEIRD_KEY = "sk-or-v1-it's-$(echo${IFS}pwned)-`id`-\"q\"-\\n-%s-" + "x" * 20
 
 
 def sample_line(percent, t=None):

@@ -187,7 +187,7 @@ def test_no_secret_reaches_a_notification_or_the_hook(wired, recorder):
     proc = tick(wired, env)
     assert kinds(recorder) == ["blocked"]
     seen = recorder.hook_log.read_text() + recorder.desktop_log.read_text() + proc.stderr
-    assert "User not found" in seen and "sk-or-v1-…890" in seen
+    assert "User not found" in seen and "sk-or-v1-…c890" in seen
     assert OR_KEY not in seen
     hook_env = recorder.hook_env.read_text()
     assert "SPILLOVER_NOTIFY=on" in hook_env and OR_KEY not in hook_env  # the hook does not inherit keys

@@ -1,7 +1,7 @@
 """Quoting is proven, not hoped (design §2: the env file is inert data).
 
-Hypothesis generates the configuration values that end up in route.env — the OpenRouter key, the
-base URL Claude Code gets, the model slugs — from quotes, `$()`, backticks, backslashes, globs,
+Hypothesis generates the configuration values that end up in route.env — the OpenRouter key (printable
+ASCII, as keys are), the base URL Claude Code gets, the model slugs — from quotes, `$()`, backticks, backslashes, globs,
 newlines, control characters and unicode. Each set of values is either refused when the config
 is loaded, with a ConfigError naming the key (and never echoing a secret), or it reaches real
 bash, zsh, fish and direnv byte for byte: route.env / route.fish are rendered as the tick renders
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from spillover import config, targets
 from spillover.publishers import env_files as publish
 from spillover.errors import ConfigError
+from spillover.redact import mask
 from tests import fakes
 from tests.conftest import REPO, sandbox_env
 
@@ -36,6 +37,11 @@ CONTROLS = ["\t", "\n", "\r", "\x00", "\x1b", "\x7f"]
 printable = st.lists(st.one_of(st.sampled_from(NASTY), st.characters(blacklist_categories=("Cs", "Cc"))), max_size=12).map("".join)
 # Anything at all, controls included: what must be refused when it cannot be carried.
 anything = st.lists(st.one_of(st.sampled_from(NASTY + CONTROLS), st.characters(blacklist_categories=("Cs",))), max_size=12).map("".join)
+# A key is printable ASCII without spaces (and no `<`/`>` placeholder): quotes, `$()`, backticks and
+# backslashes are all allowed in it and must reach the shells intact.
+KEY_NASTY = [n for n in NASTY if n.isascii() and n.isprintable() and not set(n) & set(" <>")]
+key_text = st.lists(st.one_of(st.sampled_from(KEY_NASTY), st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="<>")),
+                    min_size=12, max_size=24).map("".join)
 good_slug = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:/~@+\-\[\]]{0,30}\Z")
 
 
@@ -54,7 +60,7 @@ def config_values(text, slug, key):
     })
 
 
-carried = config_values(printable, good_slug, printable.map(lambda t: "sk-or-v1-" + t))
+carried = config_values(printable, good_slug, key_text.map(lambda t: "sk-or-v1-" + t))
 hostile = config_values(anything, st.one_of(good_slug, anything.map(lambda t: "anthropic/" + t), anything),
                         st.one_of(anything.map(lambda t: "sk-or-v1-" + t), anything))
 # The reason is not configuration but spillover's own words (and, on failures, a server's):
@@ -63,7 +69,7 @@ reasons = printable.map(lambda t: "five_hour 96% ≥ 95% " + t)
 
 SHELL_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NASTY_EXAMPLE = {
-    "OPENROUTER_API_KEY": "sk-or-v1-'$(touch pwned)'`id`\"\\$HOME!*é中🙂",
+    "OPENROUTER_API_KEY": "sk-or-v1-'$(touch pwned)'`id`\"\\$HOME!*%s;&|",
     "SPILLOVER_OPENROUTER_BASE_URL": "http://127.0.0.1:8080/a'b\"c$(x)`y`\\z!*~%20é中",
     "SPILLOVER_OPUS_MODEL": "anthropic/claude-opus-4.8",
     "SPILLOVER_SONNET_MODEL": "anthropic/claude-sonnet-4.6[1m]",
@@ -134,7 +140,8 @@ def load_or_refuse(raw):
         named = [name for name in bad if message.startswith(name + "=") or f" {name}=" in message]
         assert named, f"the error does not name the bad key ({sorted(bad)}): {message}"
         secret = raw["OPENROUTER_API_KEY"].strip()
-        if message.startswith("OPENROUTER_API_KEY=") and len(secret) >= 8:
+        # (a value that is nothing but a key's prefix, `sk-or-v1-`, holds no secret to echo)
+        if message.startswith("OPENROUTER_API_KEY=") and len(secret) >= 8 and secret != mask(secret).rstrip("…"):
             assert secret not in message, "the error echoes the key"
         return None
     assert not bad, f"accepted although {sorted(bad)} alone is refused"

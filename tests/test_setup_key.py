@@ -33,7 +33,7 @@ def test_creates_stores_and_shows_the_key_once(managed):
     proc = managed.run("setup", "openrouter-key", "--limit", "20", "--reset", "monthly", check=True)
     assert proc.stdout.count(NEW_KEY) == 1
     assert "capped server-side at $20.00 per month" in proc.stdout
-    assert "This is the only time the key is shown; from now on spillover shows it as sk-or-v1-…00d." in proc.stdout
+    assert "This is the only time the key is shown; from now on spillover shows it as sk-or-v1-…f00d." in proc.stdout
     assert MGMT_KEY not in proc.stdout + proc.stderr
 
     [request] = managed.openrouter.hits("/api/v1/keys", method="POST")
@@ -50,7 +50,7 @@ def test_creates_stores_and_shows_the_key_once(managed):
         out = managed.run(*args)
         assert out.returncode == 0, out.stderr
         assert NEW_KEY not in out.stdout + out.stderr
-    assert "sk-or-v1-…00d" in managed.run("config").stdout
+    assert "sk-or-v1-…f00d" in managed.run("config").stdout
     assert managed.openrouter.hits("/api/v1/key")[-1]["headers"]["Authorization"] == f"Bearer {NEW_KEY}"
 
 
@@ -78,12 +78,12 @@ def test_refuses_to_overwrite_a_stored_key_unless_replace(managed):
     config.set_value(str(managed.config_file), "OPENROUTER_API_KEY", OR_KEY)
     proc = managed.run("setup", "openrouter-key", "--limit", "20")
     assert proc.returncode == 1
-    assert "already holds OPENROUTER_API_KEY=sk-or-v1-…890" in proc.stderr and "--replace" in proc.stderr
+    assert "already holds OPENROUTER_API_KEY=sk-or-v1-…c890" in proc.stderr and "--replace" in proc.stderr
     assert OR_KEY not in proc.stdout + proc.stderr
     assert managed.openrouter.hits("/api/v1/keys", method="POST") == []  # no orphan key created
 
     proc = managed.run("setup", "openrouter-key", "--limit", "20", "--replace", check=True)
-    assert "replaced sk-or-v1-…890" in proc.stdout and OR_KEY not in proc.stdout
+    assert "replaced sk-or-v1-…c890" in proc.stdout and OR_KEY not in proc.stdout
     assert config.read_file(str(managed.config_file))["OPENROUTER_API_KEY"] == NEW_KEY
     assert managed.config_file.read_text().count("OPENROUTER_API_KEY=") == 1
 

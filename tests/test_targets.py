@@ -299,7 +299,7 @@ def test_no_secret_in_any_output(wired):
         outputs.append(wired.run(*args, env=env))
     wired.openrouter.set("/api/v1/key", json=fakes.key_body())
     outputs += [wired.run("budget", env=env), wired.run("budget", "--json", env=env)]
-    assert "sk-or-v1-…890" in outputs[-2].stdout
+    assert "sk-or-v1-…c890" in outputs[-2].stdout
     for proc in outputs:
         for secret in SECRETS:
             assert secret not in proc.stdout + proc.stderr, f"{proc.args[3:]} leaked a secret"

@@ -364,7 +364,8 @@ class OAuthSource(Source):
                 rec.due = "waiting for Claude Code to renew its token"
                 return SourceResult([], rec)
             due = due or mtime is not None
-        if not due and not ctx.force:
+        # --poll asks for a read now, but never inside a backoff: the endpoint rate-limits hard.
+        if not due and (not ctx.force or why == "backing off"):
             rec.due = why
             return SourceResult([], rec)
         try:
