@@ -291,3 +291,18 @@ def test_helper_command_is_recognised_as_spillovers():
     assert command.startswith("'/home/me/.local/bin/spillover' credential --target gateway --config ")
     assert helper_target(command) == "gateway"
     assert cs.managed_block("gateway", [], command)["apiKeyHelper"] == command
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_settings_file_that_is_not_a_regular_file_is_refused_not_read(box, kind):
+    """A FIFO would hang the tick until its hard deadline; /dev/zero would fill memory."""
+    path, state = box
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    started = time.monotonic()
+    with pytest.raises(OSError, match="not a regular file"):
+        cs.apply(str(path), spill(), now=1000, state=state)
+    assert time.monotonic() - started < 5

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 
 from spillover.credential import helper_target
+from spillover import jsonsafe
 from spillover.fsutil import atomic_write, ensure_state_dir
 from spillover.targets import MODEL_VARS, ROUTING_VARS
 
@@ -170,15 +171,27 @@ def env_mode_allowed(path):
     return True, ""
 
 
+SETTINGS_MAX_BYTES = 4 << 20  # a settings.json is a few KiB; anything larger is not one
+
+
 def _read(real):
-    """(raw bytes or None, stat or None) of the file."""
+    """(raw bytes or None, stat or None) of the file. Only a regular file is read (a FIFO would hang
+    the tick, /dev/zero would fill memory): anything else raises OSError, as does a file over the cap."""
     try:
-        with open(real, "rb") as handle:
-            raw = handle.read()
-            st = os.fstat(handle.fileno())
-        return raw, st
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None, None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{real}: not a regular file; spillover does not write it")
+        if st.st_size > SETTINGS_MAX_BYTES:
+            raise OSError(f"{real}: larger than {SETTINGS_MAX_BYTES >> 20} MiB; spillover does not write it")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(SETTINGS_MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    return raw, st
 
 
 def _stat_key(st):
@@ -280,7 +293,7 @@ def apply(path, block, *, now=None, state):
         data = {}
         if raw is not None and raw.strip():
             try:
-                data = json.loads(raw)
+                data = jsonsafe.loads(raw)
             except ValueError as exc:
                 return Result("invalid", reason=f"{path} is not valid JSON ({exc}); fix it, spillover did not write it", route=route, phase=phase)
             if not isinstance(data, dict) or not isinstance(data.get("env", {}), dict):
