@@ -13,7 +13,6 @@ Imports: os, sys, json, spillover.paths, and python-dotenv for the config file (
 so the secret is read exactly as the tick reads it).
 """
 
-import json
 import os
 import re
 import sys
@@ -67,14 +66,12 @@ def base_url(target, values):
 
 def published_route(state_dir):
     """The route of the last decision: state.json, else the `# route:` line of route.env."""
-    try:
-        with open(os.path.join(state_dir, paths.STATE_JSON), encoding="utf-8") as handle:
-            route = json.load(handle).get("route")
-        if isinstance(route, str):
-            return route
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
+    from spillover import fsutil
+
+    route = fsutil.read_json_object(os.path.join(state_dir, paths.STATE_JSON)).get("route")
+    if isinstance(route, str):
+        return route
+    try:  # env_files.route_from_file, without its imports: this runs before every request
         with open(os.path.join(state_dir, paths.ROUTE_ENV), encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("# route: "):

@@ -224,6 +224,12 @@ def read_json(path, default=None):
         return default
 
 
+def read_json_object(path):
+    """A JSON file's top-level object, or {} when it is missing, damaged or not an object."""
+    data = read_json(path)
+    return data if isinstance(data, dict) else {}
+
+
 def write_json(path, data):
     atomic_write(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 

@@ -19,19 +19,14 @@ import json
 import os
 import sys
 
-from spillover import credential, paths
+from spillover import credential, fsutil, paths
 
 MAX_INPUT = 1 << 20
 MANAGED_SETTINGS = "/etc/claude-code/managed-settings.json"
 
 
 def _load(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return fsutil.read_json_object(path)
 
 
 def settings_files(project_dir, environ, managed=MANAGED_SETTINGS):

@@ -37,8 +37,8 @@ def _check_depth(data, max_depth):
     raise ValueError(f"JSON nested deeper than {max_depth} levels")
 
 
-def read_file(path, limit):
-    """The text of a regular file of at most `limit` bytes. A FIFO would hang the reader and
+def read_regular(path, limit):
+    """(bytes, stat) of a regular file of at most `limit` bytes. A FIFO would hang the reader and
     `/dev/zero` would fill memory, so anything but a regular file is refused (OSError), and so
     is a file over the limit. Opened non-blocking: opening a FIFO does not wait for a writer."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -54,7 +54,12 @@ def read_file(path, limit):
         os.close(fd)
     if len(data) > limit:
         raise OSError(f"{path}: larger than {limit // 1024} KiB")
-    return data.decode("utf-8", "replace")
+    return data, info
+
+
+def read_file(path, limit):
+    """The text of a regular file of at most `limit` bytes (see read_regular)."""
+    return read_regular(path, limit)[0].decode("utf-8", "replace")
 
 
 def load_file(path, limit, max_depth=MAX_DEPTH):

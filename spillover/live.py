@@ -35,12 +35,7 @@ UNHEALTHY_ERRORS = ("billing_error", "authentication_failed")
 
 
 def _load_json(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return fsutil.read_json_object(path)
 
 
 def installed(state_dir):

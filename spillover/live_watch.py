@@ -11,12 +11,13 @@ really uses (`SPILLOVER_ROUTE`). From that, and only when `spillover install liv
   publishes the plan itself;
 - push: when a reading crosses the threshold while on the plan, it starts one detached tick (at
   most one per PUSH_EVERY seconds, machine-wide).
-Imports here: os, json, time. spillover.live (heavier) only when there is something to do.
+Imports here: os, json, fsutil. spillover.live (heavier) only when there is something to do.
 """
 
 import json
 import os
-import time
+
+from spillover import fsutil
 
 LIVE_JSON = "live.json"
 SESSIONS_JSON = "live-sessions.json"
@@ -25,20 +26,11 @@ PLAN_ROUTES = ("plan", "blocked")
 
 
 def _load(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return fsutil.read_json_object(path)
 
 
 def _write(path, data):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, json.dumps(data))  # random exclusive temp name: never a planted link
 
 
 def session_route(environ):

@@ -34,14 +34,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from spillover import fsutil, jsonsafe
 from spillover.credential import helper_target
-from spillover import jsonsafe
 from spillover.fsutil import atomic_write, ensure_state_dir
 from spillover.targets import MODEL_VARS, ROUTING_VARS
 
-FABLE_VAR = "ANTHROPIC_DEFAULT_FABLE_MODEL"
 MARKER = "SPILLOVER_ROUTE"
-MANAGED_ENV = ROUTING_VARS + MODEL_VARS + tuple(v for v in (FABLE_VAR,) if v not in MODEL_VARS) + (MARKER,)
+MANAGED_ENV = ROUTING_VARS + MODEL_VARS + (MARKER,)
 CREDENTIAL_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 HELPER_KEY = "apiKeyHelper"
 PLAN_ROUTES = ("plan", "blocked")
@@ -111,12 +110,7 @@ def private_state_path(state_dir, settings_path):
 
 
 def load_state(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return fsutil.read_json_object(path)
 
 
 def _save_state(path, data):
@@ -175,23 +169,14 @@ SETTINGS_MAX_BYTES = 4 << 20  # a settings.json is a few KiB; anything larger is
 
 
 def _read(real):
-    """(raw bytes or None, stat or None) of the file. Only a regular file is read (a FIFO would hang
-    the tick, /dev/zero would fill memory): anything else raises OSError, as does a file over the cap."""
+    """(raw bytes or None, stat or None) of the file. Only a bounded regular file is read (a FIFO
+    would hang the tick, /dev/zero would fill memory): anything else raises OSError."""
     try:
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return jsonsafe.read_regular(real, SETTINGS_MAX_BYTES)
     except FileNotFoundError:
         return None, None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{real}: not a regular file; spillover does not write it")
-        if st.st_size > SETTINGS_MAX_BYTES:
-            raise OSError(f"{real}: larger than {SETTINGS_MAX_BYTES >> 20} MiB; spillover does not write it")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            raw = handle.read(SETTINGS_MAX_BYTES + 1)
-    finally:
-        os.close(fd)
-    return raw, st
+    except OSError as exc:
+        raise OSError(f"{exc}; spillover does not write it") from None
 
 
 def _stat_key(st):
