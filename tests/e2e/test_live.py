@@ -377,7 +377,7 @@ def test_env_credential_mode_reaches_a_bearer_only_target(live):
     pane = start(box)
     flipped = tick(box, 96.0, "openrouter")
     assert "apiKeyHelper" not in json.loads(box.settings.read_text())
-    applied(box, flipped, "openrouter")
+    assert applied(box, flipped, "openrouter", timeout=25) is not None, "the session did not apply the flip"
     prompt_to_target(box, pane, "say pong env")
     pane.wait_screen(lambda s: "pong" in s.split("say pong env", 1)[-1], timeout=TURN_TIMEOUT)
     for post in box.or_messages.messages():
