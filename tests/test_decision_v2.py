@@ -390,3 +390,25 @@ def test_an_ignored_pin_is_not_exported(wired):
     state = wired.state()
     assert state["route"] == "plan" and state["pin"]["honoured"] is False
     assert "export SPILLOVER_PIN" not in wired.route_env()
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.2, 0.5, 0.9])
+@pytest.mark.parametrize("spill_at_min", [-60, -45, -25, -12, -3])
+def test_the_confirming_poll_fits_in_the_hourly_budget(jitter, spill_at_min):
+    """Polls while spilled leave room for the confirming one: at most 6 in any 60 minutes.
+
+    A tick every minute (each a little late, as cron and a loaded machine make it) from the spill
+    to the confirming poll; the plan's reading says 100% until then.
+    """
+    args = dict(backoff_until=None, policy=Policy(), poll_seconds=600, spilled=True, active=True)
+    polls = [R + spill_at_min * 60 - 1]  # the poll that saw the wall, just before the flip
+    for minute in range(spill_at_min, 21):
+        now = R + minute * 60 + jitter * (minute % 2)
+        five = Sample("five_hour", 100.0, polls[-1], "oauth", R)
+        if oauth_due(now, last_attempt_at=polls[-1], five_hour=five, **args)[0]:
+            polls.append(now)
+            if now >= R:
+                break
+    assert any(R + 60 <= p <= R + 120 for p in polls), [round((p - R) / 60, 1) for p in polls]
+    worst = max(sum(1 for p in polls if start <= p < start + 3600) for start in polls)
+    assert worst <= 6, [round((p - R) / 60, 1) for p in polls]

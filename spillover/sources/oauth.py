@@ -310,19 +310,25 @@ def oauth_due(now, *, last_attempt_at, backoff_until, five_hour, policy, poll_se
     if since is None:
         return True, "first poll"
     watched = watch if watch is not None else five_hour
-    if spilled and watched is not None and watched.resets_at is not None and now >= watched.resets_at + RESET_CUSHION:
-        confirm_at = watched.resets_at + RESET_CUSHION
-        if last_attempt_at < confirm_at:
-            return True, "confirming the reset"
-        return since >= min(poll_seconds, 300), "confirming the reset"
+    confirm_at = None
+    if spilled and watched is not None and watched.resets_at is not None:
+        confirm_at = watched.resets_at + min(RESET_CUSHION, poll_seconds)  # POLL_MINUTES=0: every tick
+        if now >= confirm_at:
+            if last_attempt_at < confirm_at:
+                return True, "confirming the reset"
+            return since >= min(poll_seconds, 300), "confirming the reset"
+        if now >= watched.resets_at:
+            return False, "waiting for the server to roll the window"
     if five_hour is not None and five_hour.source != "oauth" and now - five_hour.observed_at < poll_seconds / 2:
         return False, f"fresher signal from {five_hour.source}"
     reset_passed = five_hour is not None and five_hour.resets_at is not None and now >= five_hour.resets_at
     if spilled and reset_passed:
         return since >= min(poll_seconds, 300), "confirming the reset"
     if spilled and five_hour is not None and five_hour.resets_at is not None:
-        # A spilled plan cannot cool down before its reset: polling sooner learns nothing.
-        return since >= poll_seconds, "spilled until the reset"
+        # A spilled plan cannot cool down before its reset: polling sooner learns nothing, and a
+        # poll within one spacing of the confirming poll would spend the hour's budget twice.
+        room = float("inf") if confirm_at is None else confirm_at - now
+        return since >= poll_seconds and room >= poll_seconds, "spilled until the reset"
     if five_hour is not None and five_hour.percent >= policy.threshold - 10 and not reset_passed:
         return since >= poll_seconds / 2, "close to the wall"
     near = five_hour is not None and five_hour.percent >= policy.resume
