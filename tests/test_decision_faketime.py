@@ -89,7 +89,8 @@ def test_an_expired_token_while_spilled_still_ends_at_the_reset(wired):
     wired.write_credentials(expires_in=t0 - time.time() + 20 * 60)
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(97.0, resets_in=reset - t0, now=t0))
     assert tick(wired, t0)["route"] == "openrouter"
-    state = tick(wired, reset - 5 * 60)
+    # The poll 12 minutes before the reset (the last one that leaves room for the confirming one).
+    state = tick(wired, reset - 12 * 60)
     assert state["route"] == "openrouter" and state["sources"]["oauth"]["kind"] == "expired"
     back = first_plan(wired, reset - 60, reset + 5 * 60)
     assert back is not None and back - reset <= 3 * 60, wired.state()["reason"]
