@@ -87,7 +87,7 @@ def publish_one(state_dir, path, view, cfg, now, *, sessions_on_plan=False, forc
     private = cs.private_state_path(state_dir, path)
     plan = view.route in cs.PLAN_ROUTES
     if phase is None:
-        phase = cs.plan_phase(private, now, sessions_on_plan=sessions_on_plan) if plan else 1
+        phase = cs.plan_phase(private, now, sessions_on_plan=sessions_on_plan, shift=cs.plan_shift(view.route, view.pairs)) if plan else 1
     helper = None
     if not plan:
         helper = cs.helper_command(command(state_dir), view.route, config=paths.config_file(), state_dir=state_dir)
@@ -133,14 +133,16 @@ def _record_status(state_dir, path, result, now):
 
 
 def publish_route(state_dir, route, *, cfg=None, now=None, sessions_on_plan=False, only_settings=False, phase=None, force=False,
-                  always=False):
-    """Publish `route` through the publishers (all of them, or only the settings one)."""
+                  always=False, downshift=True):
+    """Publish `route` through the publishers (all of them, or only the settings one). On the plan
+    route the last decision's downshift stays in (unless `downshift` is False: uninstall)."""
     from spillover import config, publishers, targets
     from spillover.publishers.base import RouteView
 
     cfg = config.load() if cfg is None else cfg
     now = time.time() if now is None else now
-    view = RouteView(route, tuple(targets.route_env(route, cfg)), "", "")
+    shifts = _state_downshift(state_dir) if downshift and route == "plan" else ()
+    view = RouteView(route, tuple(targets.route_env(route, cfg, downshift=shifts)), "", "")
     if not only_settings:
         for name, publisher in publishers.REGISTRY.items():
             if name != cs.PUBLISHER.name:
@@ -149,6 +151,15 @@ def publish_route(state_dir, route, *, cfg=None, now=None, sessions_on_plan=Fals
         return []
     return [publish_one(state_dir, path, view, cfg, now, sessions_on_plan=sessions_on_plan, phase=phase, force=force)
             for path in settings_paths(cfg)]
+
+
+def _state_downshift(state_dir):
+    """The downshift of the last decision, when it was the plan (state.json)."""
+    from spillover.state import State
+
+    state = State.load(state_dir)[0]
+    shifts = (state.details or {}).get("downshift") if state.route == "plan" else None
+    return [s for s in shifts if isinstance(s, dict)] if isinstance(shifts, list) else ()
 
 
 def published(state_dir, path):
@@ -464,13 +475,13 @@ def wait_plan(state_dir, cfg, *, timeout=None, say=print):
     """Bring every settings file back to the plan: phase 1, wait until sessions applied it (every
     session the statusline saw reports the plan, or SETTLE_SECONDS), phase 2."""
     timeout = cs.SETTLE_SECONDS + 0.5 if timeout is None else timeout
-    results = publish_route(state_dir, "plan", cfg=cfg, only_settings=True, phase=1, always=True)
+    results = publish_route(state_dir, "plan", cfg=cfg, only_settings=True, phase=1, always=True, downshift=False)
     if any(r.changed for r in results):
         say(f"wrote the plan values (\"\") into settings.json; waiting up to {timeout:.0f}s for running sessions to apply them")
         start = time.time()
         while time.time() - start < timeout and not sessions_on_plan(state_dir, start):
             time.sleep(0.2)
-    return publish_route(state_dir, "plan", cfg=cfg, only_settings=True, phase=2, always=True)
+    return publish_route(state_dir, "plan", cfg=cfg, only_settings=True, phase=2, always=True, downshift=False)
 
 
 def sessions_on_plan(state_dir, since=0.0, *, window=600.0, now=None):
@@ -504,7 +515,7 @@ def statusline_action(action, state_dir, now):
                 for path in settings_paths(cfg):
                     route, phase = published(state_dir, path)
                     if route in cs.PLAN_ROUTES and phase == 1:
-                        publish_route(state_dir, route, cfg=cfg, only_settings=True, phase=2, now=now)
+                        publish_route(state_dir, route, cfg=cfg, only_settings=True, sessions_on_plan=True, now=now)
                 return "phase2"
             if action == "heal":
                 for path in settings_paths(cfg):

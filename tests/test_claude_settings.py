@@ -306,3 +306,72 @@ def test_a_settings_file_that_is_not_a_regular_file_is_refused_not_read(box, kin
     with pytest.raises(OSError, match="not a regular file"):
         cs.apply(str(path), spill(), now=1000, state=state)
     assert time.monotonic() - started < 5
+
+
+FABLE = "ANTHROPIC_DEFAULT_FABLE_MODEL"
+SHIFT = {FABLE: "claude-opus-5-5"}
+
+
+def shifted(phase=1):
+    """The plan route with a Fable downshift (targets.route_env on the plan with a downshift)."""
+    return cs.managed_block("plan", [("SPILLOVER_ROUTE", "plan"), ("SPILLOVER_DOWNSHIFT", "fable>opus"), (FABLE, "claude-opus-5-5")],
+                            HELPER, phase=phase)
+
+
+def test_a_downshift_on_the_plan_reaches_running_sessions_and_ends_through_empty_values(box):
+    """The walled tier's alias goes into settings.json (a running session resolves aliases per
+    request); at its end the alias is first written "" (a removed key keeps its old value in a
+    running process), then removed, whatever the sessions report."""
+    path, state = box
+    assert cs.plan_phase(state, 1000, shift=SHIFT) == 1
+    # From a file with nothing of spillover's: only the alias goes in, at once (phase 2); a "" for
+    # the base URL and the other aliases would override the user's own shell values for nothing.
+    result = cs.apply(str(path), shifted(1), now=1000, state=state)
+    assert (result.status, result.phase) == ("written", 2)
+    data = load(path)
+    assert data["env"] == {**USER["env"], FABLE: "claude-opus-5-5", "SPILLOVER_ROUTE": "plan"}  # the user's own opus is back
+    assert {k: v for k, v in data.items() if k != "env"} == {k: v for k, v in USER.items() if k != "env"}
+    # It holds: every later tick finds it as it is.
+    assert cs.plan_phase(state, 5000, shift=SHIFT) == 2
+    assert cs.apply(str(path), shifted(2), now=5000, state=state).status == "unchanged"
+    # Its end: "" first, even when every session already reports the plan (they always do).
+    assert cs.plan_phase(state, 9000, shift=None) == 1
+    assert cs.plan_phase(state, 9000, shift=None, sessions_on_plan=True) == 1
+    assert cs.apply(str(path), plan(1), now=9000, state=state).status == "written"
+    # Only the moved alias is "": the base URL and the other aliases stay the user's own.
+    assert load(path)["env"] == {**USER["env"], FABLE: "", "SPILLOVER_ROUTE": "plan"}
+    assert cs.plan_phase(state, 9002, shift=None, sessions_on_plan=True) == 1
+    assert cs.plan_phase(state, 9000 + cs.SETTLE_SECONDS, shift=None) == 2
+    assert cs.apply(str(path), plan(2), now=9007, state=state).status == "written"
+    assert load(path) == USER
+    assert cs.load_state(state) == {}
+
+
+def test_a_spill_that_ends_in_a_downshift_drops_the_helper_only_in_phase_two(box):
+    path, state = box
+    cs.apply(str(path), spill(), now=1000, state=state)
+    assert cs.plan_phase(state, 2000, shift=SHIFT) == 1
+    cs.apply(str(path), shifted(1), now=2000, state=state)
+    data = load(path)
+    assert data["apiKeyHelper"] == HELPER and data["env"]["ANTHROPIC_BASE_URL"] == "" and data["env"][FABLE] == "claude-opus-5-5"
+    assert data["env"]["ANTHROPIC_DEFAULT_OPUS_MODEL"] == ""
+    cs.apply(str(path), shifted(2), now=2000 + cs.SETTLE_SECONDS, state=state)
+    assert load(path) == {**USER, "env": {**USER["env"], FABLE: "claude-opus-5-5", "SPILLOVER_ROUTE": "plan"}}
+    # And a spill from the downshift, and back to the plan without one, restore the user's file.
+    cs.apply(str(path), spill(), now=3000, state=state)
+    assert load(path)["env"][FABLE] == "anthropic/claude-fable-5.1"
+    cs.apply(str(path), plan(1), now=4000, state=state)
+    cs.apply(str(path), plan(2), now=4000 + cs.SETTLE_SECONDS, state=state)
+    assert load(path) == USER
+
+
+def test_a_users_own_value_of_the_shifted_alias_comes_back(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"env": {FABLE: "my-fable"}}))
+    state = cs.private_state_path(str(tmp_path / "state"), str(path))
+    cs.apply(str(path), shifted(1), now=1000, state=state)
+    assert load(path)["env"][FABLE] == "claude-opus-5-5"
+    assert cs.apply(str(path), shifted(2), now=1007, state=state).status == "unchanged"
+    cs.apply(str(path), plan(1), now=2000, state=state)
+    cs.apply(str(path), plan(2), now=2007, state=state)
+    assert load(path) == {"env": {FABLE: "my-fable"}}

@@ -13,6 +13,7 @@ events only (a tick process costs ~0.3 s).
 import json
 import time
 
+from spillover.publishers import claude_settings as cs
 from tests import fakes
 from tests.test_burn_faketime import run_at
 from tests.test_statusline import payload
@@ -120,6 +121,8 @@ def test_two_accounts_flip_only_on_the_primary_accounts_readings(wired):
 
 def test_a_fable_wall_downshifts_on_the_plan_until_its_reset(wired):
     env = {"SPILLOVER_SOURCES": "statusline,transcripts"}
+    wired.run("install", "live", check=True)  # running sessions get the downshift too
+    settings = wired.claude_dir / "settings.json"
     t0 = minute_after(0)
     reset = t0 + 30 * 60
     statusline(wired, t0 - 30, 40, t0 + 2 * 3600)
@@ -130,6 +133,9 @@ def test_a_fable_wall_downshifts_on_the_plan_until_its_reset(wired):
     route_env = wired.route_env()
     assert "export ANTHROPIC_DEFAULT_FABLE_MODEL='claude-opus-5-5'" in route_env
     assert "export SPILLOVER_DOWNSHIFT='fable>opus'" in route_env and "export SPILLOVER_ROUTE='plan'" in route_env
+    live_env = json.loads(settings.read_text())["env"]
+    assert live_env["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "claude-opus-5-5" and live_env["SPILLOVER_ROUTE"] == "plan"
+    assert live_env.get("ANTHROPIC_BASE_URL", "") == "" and "apiKeyHelper" not in json.loads(settings.read_text())
     fish = (wired.state_dir / "route.fish").read_text()
     assert "ANTHROPIC_DEFAULT_FABLE_MODEL 'claude-opus-5-5'" in fish
     check = json.loads(run_env(wired, t0 + 10, "check", "--json", **env).stdout)
@@ -148,6 +154,10 @@ def test_a_fable_wall_downshifts_on_the_plan_until_its_reset(wired):
     assert "SPILLOVER_DOWNSHIFT" not in wired.route_env().split("unset", 1)[0]
     history = [json.loads(line) for line in (wired.state_dir / "history.jsonl").read_text().splitlines()]
     assert history[-1]["downshift"] is None and history[-1]["downshift_before"] == "fable>opus"
+    # In settings.json the alias is "" first (a running session keeps a removed key's value), then gone.
+    assert json.loads(settings.read_text())["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == ""
+    tick(wired, reset + 60 + cs.SETTLE_SECONDS + 1, **env)
+    assert "ANTHROPIC_DEFAULT_FABLE_MODEL" not in json.loads(settings.read_text()).get("env", {})
 
 
 def test_a_wall_stays_a_wall_after_a_later_low_reading_of_its_window(wired):

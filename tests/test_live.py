@@ -293,3 +293,32 @@ def test_a_reading_over_the_threshold_pushes_one_tick_per_half_minute(wired, mon
     assert live_watch.watch(state, st, {"five_hour": (97.0, None)}, now + 5, watch_env(wired, "plan")) is None
     assert live_watch.watch(state, st, {"five_hour": (97.0, None)}, now + live.PUSH_EVERY + 1, watch_env(wired, "plan")) == "push"
     assert len(spawned) == 2
+
+
+def test_settle_heal_and_phase_two_keep_the_downshift_and_end_it_through_empty(wired):
+    """Every republish outside the tick (settle, heal, the statusline's phase 2) carries the last
+    decision's downshift; when it ended, sessions reporting the plan do not skip the "" step."""
+    from spillover.state import State
+
+    wired.run("install", "live", check=True)
+    state = str(wired.state_dir)
+    cfg = config_mod.load()
+    shift = {"from": "fable", "to": "opus", "model": "claude-opus-5-5", "bucket": "seven_day_fable",
+             "resets_at": time.time() + 3600, "variable": "ANTHROPIC_DEFAULT_FABLE_MODEL"}
+    State(route="plan", decided_at=time.time(), details={"downshift": [shift]}).save(state)
+    now = time.time()
+    live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now)  # what settle and install live do
+    assert settings_of(wired)["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "claude-opus-5-5"
+    live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + cs.SETTLE_SECONDS + 1)
+    assert settings_of(wired)["env"] == {"ANTHROPIC_DEFAULT_FABLE_MODEL": "claude-opus-5-5", "SPILLOVER_ROUTE": "plan"}
+    assert live.statusline_action("heal", state, now + 10) == "heal"
+    assert settings_of(wired)["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "claude-opus-5-5"
+    # The downshift ends (the tick decided the plan without it): "" first.
+    State(route="plan", decided_at=time.time(), details={}).save(state)
+    live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + 20)
+    assert settings_of(wired)["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == ""
+    live_watch.watch(state, {}, {}, now + 21, watch_env(wired, "plan"))  # every session reports the plan
+    assert live.statusline_action("phase2", state, now + 21) == "phase2"
+    assert settings_of(wired)["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == ""  # not removed before sessions applied ""
+    live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + 20 + cs.SETTLE_SECONDS + 1)
+    assert "env" not in settings_of(wired)

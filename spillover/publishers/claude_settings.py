@@ -82,14 +82,19 @@ def managed_block(route, env_pairs, helper_command, *, phase=1, credential="help
     if credential not in ("helper", "env"):
         raise ValueError(f"credential must be helper or env, not {credential!r}")
     if route in PLAN_ROUTES:
+        shift = plan_shift(route, env_pairs)
         if phase >= 2:
-            return {"route": route, "phase": 2, "credential": credential, "env": dict.fromkeys(MANAGED_ENV), HELPER_KEY: None}
+            env = dict.fromkeys(MANAGED_ENV)
+            if shift:
+                env.update(shift, **{MARKER: route})
+            return {"route": route, "phase": 2, "credential": credential, "env": env, HELPER_KEY: None, "shift": shift}
         env = dict.fromkeys(MANAGED_ENV, "")
-        env[MARKER] = route
+        env.update(shift, **{MARKER: route})
         # spillover's helper stays until phase 2: removed now, a session that has not yet applied
         # the "" base URL would send the plan's OAuth token to the spill target (the client sends
         # it to any ANTHROPIC_BASE_URL). Kept, it refuses (the route is plan): an empty key at worst.
-        return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: None, "keep_helper": True}
+        return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: None, "keep_helper": True,
+                "shift": shift}
     values = dict(env_pairs)
     env = {name: ("" if values.get(name) is None else values[name]) for name in MANAGED_ENV}
     env[MARKER] = route
@@ -101,6 +106,15 @@ def managed_block(route, env_pairs, helper_command, *, phase=1, credential="help
             raise ValueError(f"apiKeyHelper must be an absolute command, not {helper_command!r}")
         helper = helper_command
     return {"route": route, "phase": 1, "credential": credential, "env": env, HELPER_KEY: helper}
+
+
+def plan_shift(route, env_pairs):
+    """{alias variable: model id} of a downshift on the plan route (targets.route_env puts the
+    walled tier's alias there): it goes into settings.json too, as running sessions resolve model
+    aliases per request."""
+    if route != "plan":
+        return {}
+    return {name: value for name, value in env_pairs if name in MODEL_VARS and value}
 
 
 def private_state_path(state_dir, settings_path):
@@ -118,12 +132,19 @@ def _save_state(path, data):
     atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
 
 
-def plan_phase(state_path, now, *, sessions_on_plan=False):
+def plan_phase(state_path, now, *, sessions_on_plan=False, shift=None):
     """1 or 2: phase 2 (remove the keys) once phase 1 (`""` values) was written more than
-    SETTLE_SECONDS ago, or as soon as every live session reported the plan."""
-    since = load_state(state_path).get("plan_since")
+    SETTLE_SECONDS ago, or as soon as every live session reported the plan. `shift` is the
+    downshift to publish (plan_shift): a change of it on the plan goes through phase 1 again, and
+    waits SETTLE_SECONDS whatever the sessions report (they report the plan all along)."""
+    private = load_state(state_path)
+    if private.get("phase") == 2 and (private.get("shift") or {}) != (shift or {}):
+        return 1
+    since = private.get("plan_since")
     if not isinstance(since, (int, float)):
         return 1
+    if private.get("shift_change"):
+        sessions_on_plan = False
     return 2 if sessions_on_plan or now - since >= SETTLE_SECONDS else 1
 
 
@@ -213,7 +234,8 @@ def _merge(data, block, saved):
             env[name] = value
     if block["phase"] >= 2 and block["route"] in PLAN_ROUTES:
         for name, value in (saved.get("env") or {}).items():
-            env[name] = value
+            if block["env"].get(name) is None:  # a downshift's alias wins over the user's own
+                env[name] = value
     phase2 = block["route"] in PLAN_ROUTES and block["phase"] >= 2
     if env or not phase2 or saved.get("had_env", "env" in data):
         new["env"] = env
@@ -299,16 +321,26 @@ def apply(path, block, *, now=None, state):
             _save_state(state, private)
         ours_present = MARKER in env or current_helper is not None
         if plan and not ours_present:
-            if private:
-                _save_state(state, {})  # nothing of spillover's left to bring back
-                private = {}
-            return Result("unchanged", route=route, phase=2)
+            if block.get("shift"):
+                # Nothing of a spill to undo: only the downshift's alias goes in (phase 2 at once);
+                # "" for the rest would override the user's own shell values for nothing.
+                block = managed_block(route, list(block["shift"].items()), None, phase=2, credential=block["credential"])
+                phase = 2
+            else:
+                if private:
+                    _save_state(state, {})  # nothing of spillover's left to bring back
+                    private = {}
+                return Result("unchanged", route=route, phase=2)
+        old_shift = private.get("shift") if private.get("phase") == 2 else None
+        if plan and phase == 1 and old_shift and isinstance(old_shift, dict):
+            # Only a downshift is in the file (its phase 2): "" just for the aliases it moved.
+            block = dict(block, env=_leave_shift(block, old_shift), keep_helper=False)
         if not plan and block["credential"] == "env":
             ok, why = env_mode_allowed(path)
             if not ok:
                 return Result("refused", reason=f"SPILLOVER_LIVE_CREDENTIAL=env refused: {why}", route=route, phase=phase)
-        if not plan and not private.get("saved"):
-            # Before the first spill write: the user's own values of the keys spillover manages.
+        if (not plan or block.get("shift")) and not private.get("saved"):
+            # Before the first spill (or downshift) write: the user's own values of the keys spillover manages.
             private["saved"] = {"env": {k: v for k, v in env.items() if k in MANAGED_ENV and k != MARKER},
                                 "had_env": "env" in data}
             _save_state(state, private)
@@ -326,18 +358,35 @@ def apply(path, block, *, now=None, state):
     return Result("busy", reason=f"{path} kept changing while spillover wrote it; the next tick retries", route=route, phase=phase)
 
 
+def _leave_shift(block, old_shift):
+    """The phase-1 env when the file holds only a downshift: the aliases it moved that the new
+    block does not keep become "", every other key stays as it is (the user's own)."""
+    env = {name: "" for name in old_shift if name in MODEL_VARS}
+    env.update(block.get("shift") or {})
+    env[MARKER] = block["route"]
+    return env
+
+
 def _record(state, private, block, now):
     plan = block["route"] in PLAN_ROUTES
-    if plan and block["phase"] >= 2:
+    shift = block.get("shift") or {}
+    if plan and block["phase"] >= 2 and not shift:
         new = {}
     else:
         new = dict(private)
         new["written"] = {name: _fingerprint(value) for name, value in block["env"].items()}
-        new["route"], new["phase"], new["at"] = block["route"], block["phase"], now
         if plan:
+            if block["phase"] == 1 and private.get("phase") == 2:
+                # Leaving a downshift's phase 2: its alias must be "" in sessions before it goes.
+                new["plan_since"], new["shift_change"] = now, True
             new.setdefault("plan_since", now)
+            if block["phase"] >= 2:
+                new.pop("shift_change", None)
+            new["shift"] = shift
         else:
-            new.pop("plan_since", None)
+            for key in ("plan_since", "shift_change", "shift"):
+                new.pop(key, None)
+        new["route"], new["phase"], new["at"] = block["route"], block["phase"], now
     if new != private:
         _save_state(state, new)
     private.clear()
