@@ -1,6 +1,7 @@
 """Decision v2 (issue 10): spills that end on time, walls that hold, model walls that stay on the
 plan, one account per reading. Pure tables first, then the small pure helpers the tick uses."""
 
+import os
 from datetime import datetime, timezone
 
 import pytest
@@ -412,3 +413,19 @@ def test_the_confirming_poll_fits_in_the_hourly_budget(jitter, spill_at_min):
     assert any(R + 60 <= p <= R + 120 for p in polls), [round((p - R) / 60, 1) for p in polls]
     worst = max(sum(1 for p in polls if start <= p < start + 3600) for start in polls)
     assert worst <= 6, [round((p - R) / 60, 1) for p in polls]
+
+
+def test_the_answer_search_never_waits_on_a_fifo(tmp_path):
+    """A transcript swapped for a FIFO between the scan and the read: no answer, and no hang (a
+    plain open() would wait for a writer forever; the thread's join bounds the test, not a speed)."""
+    import threading
+
+    from spillover.sources.transcripts import answered_after
+
+    fifo = tmp_path / "s.jsonl"
+    os.mkfifo(fifo)
+    result = []
+    reader = threading.Thread(target=lambda: result.append(answered_after(str(fifo), R - 600, ())), daemon=True)
+    reader.start()
+    reader.join(20)
+    assert result == [None]

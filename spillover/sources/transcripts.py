@@ -264,10 +264,13 @@ def answered_after(path, after, spilled_intervals):
     """Time of the newest real assistant answer (not a synthetic error record) in the end of
     `path` written after `after` and outside every spill: proof that the plan answers again."""
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a FIFO or a device since the scan
+                return None
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - ANSWER_TAIL))
-            tail = handle.read()
+            tail = handle.read(ANSWER_TAIL)
     except OSError:
         return None
     for raw in reversed(tail.split(b"\n")):
