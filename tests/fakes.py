@@ -117,8 +117,11 @@ def iso(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
 
-def usage_body(five_hour=42.0, resets_in=3600, now=None, seven_day=15.0, limits=False, sonnet=18.0):
-    """An OAuth usage answer; `limits=True` gives the newer shape with weekly caps in limits[]."""
+def usage_body(five_hour=42.0, resets_in=3600, now=None, seven_day=15.0, limits=False, sonnet=18.0, fable=None,
+               fable_resets_in=2 * 86400):
+    """An OAuth usage answer; `limits=True` gives the newer shape with weekly caps in limits[];
+    `fable` (a percentage, with limits=True) adds the Fable weekly cap, which only limits[] carries
+    (research/field_2026.md item 3)."""
     now = time.time() if now is None else now
     bucket = lambda pct, secs: None if pct is None else {"utilization": pct, "resets_at": iso(now + secs)}
     body = {
@@ -136,6 +139,11 @@ def usage_body(five_hour=42.0, resets_in=3600, now=None, seven_day=15.0, limits=
             {"kind": "weekly_scoped", "group": "weekly", "percent": sonnet, "resets_at": iso(now + 5 * 86400),
              "scope": {"model": {"id": None, "display_name": "Sonnet"}, "surface": None}, "is_active": False},
         ]
+        if fable is not None:
+            body["limits"].append({
+                "kind": "weekly_scoped", "group": "weekly", "percent": fable, "severity": "critical" if fable >= 100 else "normal",
+                "resets_at": iso(now + fable_resets_in), "scope": {"model": {"id": None, "display_name": "Fable"}, "surface": None},
+                "is_active": fable >= 100})
     return body
 
 

@@ -375,3 +375,26 @@ def test_a_users_own_value_of_the_shifted_alias_comes_back(tmp_path):
     cs.apply(str(path), plan(1), now=2000, state=state)
     cs.apply(str(path), plan(2), now=2007, state=state)
     assert load(path) == {"env": {FABLE: "my-fable"}}
+
+
+def test_a_second_phase_one_write_on_the_way_out_of_a_downshift_keeps_only_the_alias(box):
+    """Within SETTLE_SECONDS of the "" for the alias, a tick, a heal or the statusline's phase 2
+    writes phase 1 again: still "" for the alias alone. The full phase-1 block would put "" over
+    the user's own ANTHROPIC_BASE_URL (a shell value or a gateway), and a running session keeps
+    that "" after phase 2 removes the key: its next prompt would go to api.anthropic.com."""
+    path, state = box
+    cs.apply(str(path), shifted(1), now=1000, state=state)
+    cs.apply(str(path), plan(1), now=9000, state=state)
+    leaving = {**USER["env"], FABLE: "", "SPILLOVER_ROUTE": "plan"}
+    assert load(path)["env"] == leaving
+    assert cs.plan_phase(state, 9002, shift=None, sessions_on_plan=True) == 1
+    assert cs.apply(str(path), plan(1), now=9002, state=state).status == "unchanged"
+    assert load(path)["env"] == leaving
+    # A new downshift meanwhile (Opus walled too: fable on sonnet) keeps to the aliases as well.
+    fable_on_sonnet = cs.managed_block("plan", [("SPILLOVER_ROUTE", "plan"), (FABLE, "claude-sonnet-5-5")], HELPER, phase=1)
+    cs.apply(str(path), fable_on_sonnet, now=9003, state=state)
+    assert load(path)["env"] == {**USER["env"], FABLE: "claude-sonnet-5-5", "SPILLOVER_ROUTE": "plan"}
+    cs.apply(str(path), plan(1), now=9004, state=state)
+    assert load(path)["env"] == leaving
+    cs.apply(str(path), plan(2), now=9004 + cs.SETTLE_SECONDS, state=state)
+    assert load(path) == USER

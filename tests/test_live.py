@@ -319,6 +319,7 @@ def test_settle_heal_and_phase_two_keep_the_downshift_and_end_it_through_empty(w
     assert settings_of(wired)["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == ""
     live_watch.watch(state, {}, {}, now + 21, watch_env(wired, "plan"))  # every session reports the plan
     assert live.statusline_action("phase2", state, now + 21) == "phase2"
-    assert settings_of(wired)["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == ""  # not removed before sessions applied ""
+    # Not removed before sessions applied "", and still "" for the alias alone (no "" base URL).
+    assert settings_of(wired)["env"] == {"ANTHROPIC_DEFAULT_FABLE_MODEL": "", "SPILLOVER_ROUTE": "plan"}
     live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + 20 + cs.SETTLE_SECONDS + 1)
     assert "env" not in settings_of(wired)

@@ -332,6 +332,12 @@ def apply(path, block, *, now=None, state):
                     private = {}
                 return Result("unchanged", route=route, phase=2)
         old_shift = private.get("shift") if private.get("phase") == 2 else None
+        if private.get("phase") == 1 and private.get("shift_change"):
+            # Already on the way out of a downshift (its phase 1): the file still holds only the
+            # aliases, so a phase-1 write again (a tick, heal, the statusline's phase 2 before
+            # SETTLE_SECONDS) keeps them; the full phase-1 block would put "" over the user's own
+            # ANTHROPIC_BASE_URL, which a running session then keeps after phase 2.
+            old_shift = dict.fromkeys(name for name in private.get("written") or {} if name in MODEL_VARS)
         if plan and phase == 1 and old_shift and isinstance(old_shift, dict):
             # Only a downshift is in the file (its phase 2): "" just for the aliases it moved.
             block = dict(block, env=_leave_shift(block, old_shift), keep_helper=False)

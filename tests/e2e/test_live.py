@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from spillover import policy
 from spillover.publishers import claude_settings as cs
 from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY
@@ -102,10 +103,10 @@ def live(wired, anthropic, or_messages, tools, live_client, tmp_path):
     wired.run("uninstall", "live")
 
 
-def start(box, cwd=None, **extra_env):
+def start(box, cwd=None, args=(), **extra_env):
     pane = Pane(box.tmp / f"tmux{len(box.panes)}.sock", name=f"s{len(box.panes)}")
     box.panes.append(pane)
-    pane.start([str(box.client)], env=dict(box.client_env, **extra_env), cwd=cwd or box.project)
+    pane.start([str(box.client), *args], env=dict(box.client_env, **extra_env), cwd=cwd or box.project)
     pane.wait_screen(ready, timeout=60)
     return pane
 
@@ -409,3 +410,89 @@ def test_the_echo_of_the_clients_own_write_is_healed_by_the_statusline(live):
     print(f"\n[{box.version}] echo case: the flip written {flipped - own:.1f}s after the client's write; session applied it "
           f"{seen:.1f}s after the tick ({'healed by the statusline' if healed else 'no heal needed'}); prompt at the target {reached:.1f}s after it")
     assert_target_requests(box)
+
+
+FABLE_ALIAS = "ANTHROPIC_DEFAULT_FABLE_MODEL"
+
+
+def turn(fake, text):
+    """The first POST that carries the prompt `text`: its turn (None: not there yet). The later
+    turns carry it too, in their history; 2.1.332 sends a system-reminder message after it."""
+    found = [m for m in fake.messages() if text in json.dumps(m["body"].get("messages") or [])]
+    return found[0] if found else None
+
+
+def prompt_to_plan_host(box, pane, plan_host, text):
+    """Type `text`; return the POST of its turn at the plan host."""
+    pane.type(text)
+    return wait_for(lambda: turn(plan_host, text), TURN_TIMEOUT, what=f"{text!r} at the plan host", screen=pane.screen)
+
+
+def settings_env(box):
+    return json.loads(box.settings.read_text()).get("env") or {}
+
+
+def test_a_fable_wall_downshifts_the_running_session_on_the_plan(live):
+    """Scenario (e) live: a session on the plan (a fake plan host as its shell's base URL) runs on
+    the `fable` alias. The real tick reads the Fable weekly cap at its wall (limits[] only) with the
+    five-hour window at 40%: the route stays the plan, and settings.json gets the fable alias on
+    the plan's Opus id alone, so the next prompt of that session asks the plan for Opus. At the
+    Fable reset the alias is "" first (the client's default again), then removed."""
+    box = live
+    opus = policy.DEFAULT_PLAN_MODELS["opus"]  # the fixture's config sets no SPILLOVER_PLAN_OPUS_MODEL
+    plan_host = FakeAnthropic()
+    try:
+        tick(box, 40.0, "plan")
+        pane = start(box, args=("--model", "fable"), ANTHROPIC_BASE_URL=plan_host.url)
+        fable = prompt_to_plan_host(box, pane, plan_host, "say pong fable")["body"]["model"]
+        assert fable.startswith("claude-fable-"), fable  # the client's own default for the alias
+
+        # The real tick: the Fable weekly cap at its wall, everything else with headroom.
+        box.usage.set("/api/oauth/usage", json=fakes.usage_body(40.0, resets_in=3 * 3600, limits=True, fable=100.0))
+        box.run("tick", "--poll", check=True)
+        wait_for(lambda: settings_env(box).get(FABLE_ALIAS), 10, what="the downshift in settings.json")
+        written = box.settings.stat().st_mtime
+        state = box.state()
+        assert state["route"] == "plan", state["reason"]
+        assert [(s["from"], s["model"]) for s in state["details"]["downshift"]] == [("fable", opus)], state["details"]
+        env = settings_env(box)
+        assert env == {FABLE_ALIAS: opus, "SPILLOVER_ROUTE": "plan"}, env  # no ANTHROPIC_BASE_URL: still the plan host
+        time.sleep(1.0)  # the client applies a change about a second after it is written
+        shifted = prompt_to_plan_host(box, pane, plan_host, "say pong downshifted")
+        down = shifted["at"] - written
+        assert shifted["body"]["model"] == opus, f"the running session kept {shifted['body']['model']}"
+
+        # The Fable cap resets (a reading of its next window): the alias is "" first...
+        box.usage.set("/api/oauth/usage", json=fakes.usage_body(40.0, resets_in=3 * 3600, limits=True, fable=2.0,
+                                                                fable_resets_in=7 * 86400))
+        box.run("tick", "--poll", check=True)
+        wait_for(lambda: settings_env(box).get(FABLE_ALIAS) == "", 10, what='the fable alias "" in settings.json')
+        written = box.settings.stat().st_mtime
+        state = box.state()
+        assert state["route"] == "plan" and not state["details"].get("downshift"), state
+        time.sleep(1.0)
+        back = prompt_to_plan_host(box, pane, plan_host, "say pong fable again")
+        # Still phase 1 (phase 2 comes SETTLE_SECONDS after the write), and "" for the alias alone:
+        # a "" base URL would stay in the session after phase 2 and send it to api.anthropic.com.
+        assert settings_env(box) == {FABLE_ALIAS: "", "SPILLOVER_ROUTE": "plan"}, settings_env(box)
+        up = back["at"] - written
+        assert back["body"]["model"] == fable, f"with the alias \"\" the session asked for {back['body']['model']}"
+
+        # ...then removed (phase 2), and the removed key left no Opus behind in the running session.
+        wait_for(lambda: FABLE_ALIAS not in settings_env(box), 12, what="phase 2")
+        phase2 = time.time() - written
+        assert phase2 >= cs.SETTLE_SECONDS, f"the alias was removed {phase2:.1f}s after its \"\""
+        data = json.loads(box.settings.read_text())
+        assert data == dict(box.user_settings, statusLine=data["statusLine"], hooks=data["hooks"]), data
+        after = prompt_to_plan_host(box, pane, plan_host, "say pong fable after")
+        assert after["body"]["model"] == fable, f"after phase 2 the session asked for {after['body']['model']}"
+
+        print(f"\n[{box.version}] downshift: fable={fable}; prompt on {opus} {down:.1f}s after the write; "
+              f"back on {fable} {up:.1f}s after the \"\" write; phase 2 {phase2:.1f}s after it")
+        assert box.or_messages.messages() == [], "a plan prompt reached the OpenRouter fake"
+        for post in plan_host.messages():
+            assert post["headers"].get("authorization") == f"Bearer {OAUTH_TOKEN}", post["headers"]
+        assert_no_crossed_credentials(box, plan_host)
+        assert pane.alive(), pane.screen()
+    finally:
+        plan_host.close()
