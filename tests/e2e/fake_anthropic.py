@@ -6,6 +6,16 @@ in `/v1/messages` (query stripped) with the SSE events of a one-word answer ("po
 requested model, and records every request with its headers and parsed body. A proxy `CONNECT`
 is recorded too and refused: it is how a test sees the client try to reach a real host.
 
+TLS-terminating mode (opt-in: `ca = server.intercept_plan(tmp_dir)`): `CONNECT api.anthropic.com:443`
+is recorded as before, then answered `200 Connection established`; the tunnel is wrapped in TLS
+with a leaf certificate for that host signed by a throwaway CA (`make_plan_certs`, the `openssl`
+CLI, in the given dir), and the same fake API is served inside it. Those requests are recorded like
+any other, with `host: "api.anthropic.com"` (None for requests to the server's own URL);
+`messages(PLAN_HOST)` lists their Messages POSTs, `messages()` only the plain ones. The client must
+trust `ca`: NODE_EXTRA_CA_CERTS=<ca> in its environment (both pinned clients, 2.1.197 and 2.1.332,
+honour it, and SSL_CERT_FILE too). A failed handshake is kept in `server.tls_errors`. Any other
+CONNECT host is still refused.
+
 Modes (`server.mode = …`):
 - "ok": answer "pong".
 - "429wall": a subscriber's five-hour wall: HTTP 429 with the `anthropic-ratelimit-unified-*`
@@ -28,12 +38,45 @@ three minutes.
 """
 
 import json
+import os
+import ssl
+import subprocess
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PONG = "pong"
+PLAN_HOST = "api.anthropic.com"
+LEAF_EXT = """basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:{host}
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+"""
+
+
+def make_plan_certs(directory, host=PLAN_HOST):
+    """A throwaway CA and a leaf certificate for `host` signed by it, made with the `openssl` CLI
+    in `directory` (valid two days, EC P-256). Returns (ca.pem, leaf.pem, leaf.key)."""
+    directory = str(directory)
+    os.makedirs(directory, exist_ok=True)
+    ca, ca_key = os.path.join(directory, "ca.pem"), os.path.join(directory, "ca.key")
+    leaf, leaf_key = os.path.join(directory, "leaf.pem"), os.path.join(directory, "leaf.key")
+    csr, ext = os.path.join(directory, "leaf.csr"), os.path.join(directory, "leaf.ext")
+    with open(ext, "w", encoding="utf-8") as handle:
+        handle.write(LEAF_EXT.format(host=host))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=spillover e2e throwaway CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", *ec, "-keyout", leaf_key, "-out", csr, "-subj", f"/CN={host}"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", str(int(time.time() * 1000)),
+         "-out", leaf, "-days", "2", "-extfile", ext],
+    ):
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, timeout=30)
+    return ca, leaf, leaf_key
 
 
 def sse(events):
@@ -92,12 +135,16 @@ class FakeAnthropic:
         self.reset_in = 3600  # 429wall: seconds from now to anthropic-ratelimit-unified-reset
         self.wall_headers = {}  # 429wall: more headers, e.g. anthropic-ratelimit-unified-overage-status
         self.error = (400, "invalid_request_error", "Bad request")  # mode "error"
-        self.requests = []  # {method, path, query, headers (lower-cased names), body (parsed JSON or None)}
+        self.requests = []  # {method, path, query, host, headers (lower-cased names), body (parsed JSON or None)}
+        self.tls = None  # intercept_plan(): the SSLContext that terminates the plan's CONNECT tunnels
+        self.ca = None  # intercept_plan(): the throwaway CA's certificate file, for the client to trust
+        self.tls_errors = []  # intercept_plan(): handshakes that failed (e.g. the client did not trust the CA)
         self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            tunnel = None  # the host of a CONNECT tunnel this handler serves inside (Tunnelled)
 
             def log_message(self, *args):
                 pass
@@ -110,7 +157,7 @@ class FakeAnthropic:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                record = {"method": method, "path": path, "query": query, "at": time.time(), "body": body,
+                record = {"method": method, "path": path, "query": query, "at": time.time(), "body": body, "host": self.tunnel,
                           "headers": {k.lower(): v for k, v in self.headers.items()}}
                 with server.lock:
                     server.requests.append(record)
@@ -144,8 +191,26 @@ class FakeAnthropic:
 
             def do_CONNECT(self):
                 self._record("CONNECT")
-                self._send(403, b"")
                 self.close_connection = True
+                if server.tls is None or self.tunnel or self.path != f"{PLAN_HOST}:443":
+                    return self._send(403, b"")
+                self.send_response_only(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                self.connection.settimeout(10)
+                try:
+                    conn = server.tls.wrap_socket(self.connection, server_side=True)  # detaches the plain socket
+                except (ssl.SSLError, OSError) as exc:
+                    with server.lock:
+                        server.tls_errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+                try:
+                    conn.settimeout(None)
+                    Tunnelled(conn, self.client_address, self.server)  # serves the tunnel until the client closes it
+                except OSError:
+                    pass
+                finally:
+                    conn.close()
 
             def do_POST(self):
                 record, mode = self._record("POST")
@@ -188,6 +253,9 @@ class FakeAnthropic:
                            "usage": {"input_tokens": 12, "output_tokens": 2}}
                 self._send(200, json.dumps(message).encode())
 
+        class Tunnelled(Handler):
+            tunnel = PLAN_HOST
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -195,10 +263,25 @@ class FakeAnthropic:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def messages(self):
-        """The POSTs to any `…/v1/messages` path, in order."""
+    def messages(self, host=None):
+        """The POSTs to any `…/v1/messages` path, in order: those sent to this server's own URL, or
+        with host=PLAN_HOST those that came through a terminated CONNECT tunnel (intercept_plan)."""
         with self.lock:
-            return [r for r in self.requests if r["method"] == "POST" and r["path"].endswith("/v1/messages")]
+            return [r for r in self.requests
+                    if r["method"] == "POST" and r["path"].endswith("/v1/messages") and r["host"] == host]
+
+    def intercept_plan(self, directory):
+        """Terminate `CONNECT api.anthropic.com:443` instead of refusing it: answer 200, speak TLS
+        with a leaf certificate for that host signed by a throwaway CA made in `directory`, and
+        serve the same fake Messages API inside (its requests are recorded with
+        `host: "api.anthropic.com"`). Returns the CA's certificate file: the client must trust it
+        (NODE_EXTRA_CA_CERTS). Any other CONNECT is still refused."""
+        ca, leaf, key = make_plan_certs(directory)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(leaf, key)
+        context.set_alpn_protocols(["http/1.1"])
+        self.tls, self.ca = context, ca
+        return ca
 
     def clear(self):
         with self.lock:

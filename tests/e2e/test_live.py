@@ -10,6 +10,16 @@ Messages endpoint under `/api`, a trap proxy (HTTPS_PROXY) where an attempt to r
 api.anthropic.com — the plan — shows up as a refused CONNECT, and, where a test needs the plan to
 answer (a wall), a fake plan host given to the session as its shell's ANTHROPIC_BASE_URL.
 
+Where a test must see what the plan receives, not infer it, `intercept_plan` turns the trap into a
+TLS-terminating one: it answers `CONNECT api.anthropic.com:443`, speaks TLS with a leaf signed by
+a throwaway CA (made with `openssl` in the test's tmp dir) that the sessions trust through
+NODE_EXTRA_CA_CERTS (both pinned clients honour it, and SSL_CERT_FILE too; without either they
+refuse the leaf), and serves the fake Messages API inside, recording each request with
+`host: "api.anthropic.com"`. Seen that way: after a spill ends (phase 2 applied), and in an
+excluded project while the user settings say spilled, the plan gets `authorization: Bearer
+<OAuth token>` and no `x-api-key`; between a session applying phase 1 and applying phase 2 it
+gets an empty key (`authorization: Bearer`, `x-api-key: ""`).
+
 Everything is judged from the fakes' request logs, not the screen. The statusline chains the
 test's own logging statusLine, which records the route the session's live environment has.
 """
@@ -25,7 +35,7 @@ from spillover.publishers import claude_settings as cs
 from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY
 from tests.e2e.conftest import QUIET_CLIENT, VERSIONS, claude_for
-from tests.e2e.fake_anthropic import FakeAnthropic
+from tests.e2e.fake_anthropic import PLAN_HOST, FakeAnthropic
 from tests.e2e.test_claude_code import MODELS
 from tests.e2e.tmux import Pane, wait_for
 
@@ -155,16 +165,56 @@ def settings_route(box):
 
 
 def plan_connects(box):
-    return [r for r in box.trap.requests if r["method"] == "CONNECT" and r["path"] == "api.anthropic.com:443"]
+    return [r for r in box.trap.requests if r["method"] == "CONNECT" and r["path"] == f"{PLAN_HOST}:443"]
+
+
+def intercept_plan(box):
+    """The trap terminates the CONNECT to api.anthropic.com (a throwaway CA the sessions started
+    from now on trust), so the plan's requests, credentials included, are seen, not inferred."""
+    box.client_env["NODE_EXTRA_CA_CERTS"] = box.trap.intercept_plan(box.tmp / "plan-ca")
+
+
+def plan_requests(box):
+    """What reached the plan: the Messages requests through the intercepted tunnel; without
+    intercept_plan, the refused CONNECTs (one per attempt)."""
+    return box.trap.messages(PLAN_HOST) if box.trap.tls else plan_connects(box)
 
 
 def prompt_to_plan(box, pane, text):
-    before = len(plan_connects(box))
+    """Type `text`; return the plan requests it caused (with intercept_plan: its Messages POSTs)."""
+    before = len(plan_requests(box))
     sent = len(box.or_messages.messages())
     pane.type(text)
-    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=pane.screen)
+    wait_for(lambda: len(plan_requests(box)) > before, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=pane.screen)
     time.sleep(1.0)  # whatever else the turn would send
     assert len(box.or_messages.messages()) == sent, "a plan prompt reached the OpenRouter fake"
+    return plan_requests(box)[before:]
+
+
+def settled_on_plan(box, pane, timeout=16):
+    """Wait until phase 2 is in settings.json and the session had time to apply it (the client
+    applies a change about a second after it is written; its env cannot show it: a removed key
+    keeps its "" in a running process). Until then a session that applied phase 1 sends the plan
+    an empty key (`authorization: Bearer`, `x-api-key: ""`: spillover's helper refuses on the plan
+    route), as claude_settings.managed_block says."""
+    wait_for(lambda: "apiKeyHelper" not in json.loads(box.settings.read_text()), timeout, what="phase 2", screen=pane.screen)
+    time.sleep(max(0.0, os.stat(box.settings).st_mtime + 2.5 - time.time()))
+
+
+def follows_a_tool_call(body):
+    """The request carries a tool's result after the last answer (2.1.332 may add a system message after it)."""
+    messages = body.get("messages") or []
+    last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1)
+    return "tool_result" in json.dumps(messages[last + 1:])
+
+
+def assert_plan_login(requests):
+    """Requests at api.anthropic.com carry the plan's OAuth login, and nothing else."""
+    assert requests
+    for request in requests:
+        assert request["host"] == PLAN_HOST, request
+        assert request["headers"].get("authorization") == f"Bearer {OAUTH_TOKEN}", request["headers"]
+        assert "x-api-key" not in request["headers"], request["headers"]
 
 
 def prompt_to_target(box, pane, text, model=OPUS, resend=False):
@@ -199,8 +249,14 @@ def assert_target_requests(box):
 
 def assert_no_crossed_credentials(box, *plan_fakes):
     assert not [h for h in all_headers(box.or_messages) if "sk-ant-" in h or DECOY_KEY in h]
-    for fake in (box.trap,) + plan_fakes:
+    for fake in (box.trap,) + plan_fakes:  # the trap's records include what came through its tunnels
         assert not [h for h in all_headers(fake) if "sk-or-" in h]
+    for request in [r for r in box.trap.requests if r["host"] == PLAN_HOST]:  # all of them, not only the turns
+        # The OAuth login, or (a session between phase 1 and phase 2 of a flip back) an empty key.
+        headers = request["headers"]
+        assert headers.get("authorization") in (f"Bearer {OAUTH_TOKEN}", "Bearer"), headers
+        assert headers.get("x-api-key") in (None, ""), headers
+        assert (headers.get("x-api-key") is None) == (headers.get("authorization") != "Bearer"), headers
 
 
 def assert_no_key_outside_state_dir(box):
@@ -221,11 +277,12 @@ def test_running_session_follows_the_tick(live):
     """Scenarios 1-4, 7 and 9 in one session: plan → (tick 96%) target → a tool call running when
     the reset lands → plan → (scheduler dead, reset passed) the statusline itself brings it back."""
     box = live
+    intercept_plan(box)
     pane = start(box)
 
-    # 1. The plan: the session goes to api.anthropic.com (a CONNECT at the trap).
+    # 1. The plan: the session goes to api.anthropic.com (through the trap's tunnel) with its login.
     tick(box, 40.0, "plan")
-    prompt_to_plan(box, pane, "say pong one")
+    assert_plan_login(prompt_to_plan(box, pane, "say pong one"))
 
     # 2. The real tick sees 96% and flips; prompt 2 in the same session reaches the target.
     flipped = tick(box, 96.0, "openrouter")
@@ -245,7 +302,7 @@ def test_running_session_follows_the_tick(live):
     # goes to the plan; phase 2 follows the statusline's report (or the settle timer).
     box.or_messages.bash_command = "sleep 10"
     turn = prompt_to_target(box, pane, "run the wait")
-    before = len(plan_connects(box))
+    before = len(plan_requests(box))
     back = tick(box, 10.0, "plan")
     assert settings_route(box) == "plan"
     assert cs.helper_target(json.loads(box.settings.read_text()).get("apiKeyHelper")) == "openrouter"  # phase 1 keeps it
@@ -253,14 +310,19 @@ def test_running_session_follows_the_tick(live):
     phase2 = time.time() - back
     assert json.loads(box.settings.read_text()) == dict(box.user_settings, statusLine=data["statusLine"], hooks=data["hooks"])
     assert time.time() - turn < 10, "the flip back took longer than the tool call"
-    wait_for(lambda: len(plan_connects(box)) > before, TURN_TIMEOUT, what="the follow-up request at api.anthropic.com", screen=pane.screen)
+    wait_for(lambda: len(plan_requests(box)) > before, TURN_TIMEOUT, what="the follow-up request at api.anthropic.com", screen=pane.screen)
     time.sleep(1.0)
-    results = [p for p in box.or_messages.messages() if p["body"]["messages"] and "tool_result" in json.dumps(p["body"]["messages"][-1])]
+    results = [p for p in box.or_messages.messages() if follows_a_tool_call(p["body"])]
     assert results == [], "the follow-up request of the turn went to the OpenRouter fake"
-    print(f"[{box.version}] reset: phase 2 {phase2:.1f}s after the tick; the running turn's follow-up went to the plan")
+    follow_up = plan_requests(box)[before:]
+    assert follows_a_tool_call(follow_up[0]["body"]), follow_up[0]["body"]
+    # The spill is over in the session, credential included: the plan sees the OAuth login, not the key.
+    assert_plan_login(follow_up)
+    print(f"[{box.version}] reset: phase 2 {phase2:.1f}s after the tick; the running turn's follow-up went to the plan "
+          f"with authorization {follow_up[0]['headers']['authorization'][:20]}…")
     box.or_messages.bash_command = None
     sent = len(box.or_messages.messages())
-    prompt_to_plan(box, pane, "say pong three")
+    assert_plan_login(prompt_to_plan(box, pane, "say pong three"))
     assert len(box.or_messages.messages()) == sent
 
     # 9. Spilled again, with a reset in a few seconds; then the scheduler stops. Once the decision
@@ -276,11 +338,14 @@ def test_running_session_follows_the_tick(live):
     assert "SPILLOVER_ROUTE=plan" in box.route_env() or "# route: plan" in box.route_env()
     watched = time.time()
     assert applied(box, watched - 1, "plan", timeout=12) is not None, "the session did not apply the plan"
-    prompt_to_plan(box, pane, "say pong four")
+    settled_on_plan(box, pane)
+    assert box.state()["route"] == "openrouter"  # still no tick: the statusline wrote phase 2 as well
+    assert_plan_login(prompt_to_plan(box, pane, "say pong four"))
 
     # 7. Across all of it: no Anthropic credential at the target, no OpenRouter key on the plan path.
     assert_no_crossed_credentials(box)
-    assert [r["method"] for r in box.trap.requests if r["method"] != "CONNECT"] == [], "the trap proxy was used as a server"
+    assert [r["method"] for r in box.trap.requests if r["method"] != "CONNECT" and r["host"] is None] == [], "the trap proxy was used as a server"
+    assert box.trap.tls_errors == []
     assert_no_key_outside_state_dir(box)
     assert pane.alive(), pane.screen()
 
@@ -296,6 +361,7 @@ def test_a_wall_flips_running_sessions_through_the_stopfailure_hook(live):
         box.run("exclude", str(box.other), check=True)
         assert (box.other / ".claude" / "settings.local.json").exists()
         tick(box, 40.0, "plan")
+        intercept_plan(box)
         pane = start(box, ANTHROPIC_BASE_URL=plan_host.url)
         excluded = start(box, cwd=box.other)
 
@@ -321,10 +387,16 @@ def test_a_wall_flips_running_sessions_through_the_stopfailure_hook(live):
         assert flipped < 5, f"the StopFailure tick took {flipped:.1f}s"
         assert_target_requests(box)
 
-        # 8. The excluded project's session, started before the spill, stays on the plan.
+        # 8. The excluded project's session, started before the spill, stays on the plan, on its
+        # OAuth login: the local file's `"apiKeyHelper": ""` cancels spillover's helper.
         sent = len(box.or_messages.messages())
-        prompt_to_plan(box, excluded, "say pong excluded")
+        assert settings_route(box) == "openrouter"
+        assert cs.helper_target(json.loads(box.settings.read_text())["apiKeyHelper"]) == "openrouter"
+        at_plan = prompt_to_plan(box, excluded, "say pong excluded")
         assert len(box.or_messages.messages()) == sent, "an excluded project's prompt reached the target"
+        assert_plan_login(at_plan)
+        print(f"[{box.version}] excluded: {len(at_plan)} plan request(s), authorization "
+              f"{at_plan[0]['headers']['authorization'][:20]}…, no x-api-key, while settings.json says spilled")
 
         # 6. A session started while spilled goes to the target, and back to the plan after the reset.
         late = start(box)
@@ -332,8 +404,10 @@ def test_a_wall_flips_running_sessions_through_the_stopfailure_hook(live):
         (box.state_dir / "walls.jsonl").unlink()  # the wall's reset passed (the fake's 1 h, shortened)
         tick(box, 10.0, "plan")
         wait_for(lambda: "apiKeyHelper" not in json.loads(box.settings.read_text()), 12, what="phase 2")
-        prompt_to_plan(box, late, "say pong late plan")
+        settled_on_plan(box, late)
+        assert_plan_login(prompt_to_plan(box, late, "say pong late plan"))
         assert_no_crossed_credentials(box, plan_host)
+        assert box.trap.tls_errors == []
     finally:
         plan_host.close()
 
