@@ -23,6 +23,8 @@ from spillover import credential, fsutil, paths
 
 MAX_INPUT = 1 << 20
 MANAGED_SETTINGS = "/etc/claude-code/managed-settings.json"
+# Claude Code applies a settings change about 1.0-1.2 s after the write (measured, both clients).
+HELPER_APPLY_SECONDS = 2.0
 
 
 def _load(path):
@@ -56,13 +58,34 @@ def effective(files):
     return helper, helper_from, env_from, merged
 
 
-def problem(environ, files, config_path):
+def helper_removed_at(state_dir, settings_path):
+    """When spillover's last write of `settings_path` (live-status.json) was the plan's phase 2
+    removing its apiKeyHelper, or None (SPILLOVER_LIVE_CREDENTIAL=env has no helper to drop)."""
+    status = _load(os.path.join(state_dir, paths.LIVE_STATUS_JSON))
+    real = os.path.realpath(settings_path)
+    for path, entry in status.items():
+        if isinstance(entry, dict) and entry.get("route") == "plan" and entry.get("dropped_helper") is True \
+                and isinstance(entry.get("at"), (int, float)) and os.path.realpath(path) == real:
+            return float(entry["at"])
+    return None
+
+
+def problem(environ, files, config_path, *, state_dir=None, now=None):
     """The reason to block this prompt, or "" when its base URL and credential belong together."""
     helper, helper_from, env_from, merged = effective(files)
     target = credential.helper_target(helper)
     route = environ.get("SPILLOVER_ROUTE", "")
     if not target and not route:
         return ""  # spillover is not involved in this session
+    user_file = files[0][1]
+    if not target and route == "plan" and env_from.get("SPILLOVER_ROUTE") in (None, user_file) and state_dir:
+        # Phase 2 just removed spillover's helper: until the client drops it (about a second), this
+        # session still asks it for a key, it refuses (the route is plan), and the plan gets "".
+        removed = helper_removed_at(state_dir, user_file)
+        if removed is not None and 0 <= (now or 0) - removed < HELPER_APPLY_SECONDS:
+            return ("spillover is switching this session back to the plan (its credential helper left settings.json "
+                    "a moment ago, and Claude Code applies that about a second after the write). Send the prompt "
+                    "again in a second or two.")
     values = credential.read_config(config_path)
     got = credential.session_base_url(environ)
     where = env_from.get("ANTHROPIC_BASE_URL")
@@ -137,7 +160,9 @@ def main(argv, environ=None, stdin=None):
             "spillover brought this session back to the plan: the scheduled tick is not running and the "
             "spill's reset has passed. Send the prompt again in a few seconds (and see `spillover doctor`).")}) + "\n")
         return 0
-    reason = problem(environ, settings_files(project, environ), paths.config_file())
+    import time
+
+    reason = problem(environ, settings_files(project, environ), paths.config_file(), state_dir=paths.state_dir(), now=time.time())
     if reason:
         sys.stdout.write(json.dumps({"decision": "block", "reason": "spillover blocked this prompt: " + reason}) + "\n")
     return 0

@@ -19,7 +19,7 @@ PENDING = "tick.pending"  # a pushed tick found the lock held: the running tick 
 PUSH_STAMP = "push.stamp"  # mtime: the last tick a statusline reading started
 HEAL_STAMP = "heal.stamp"  # mtime: the last self-heal rewrite
 SESSIONS_JSON = "live-sessions.json"  # {session id: [route it reports, at]}, from the statusline
-STATUS_JSON = "live-status.json"  # {settings path: {status, reason, route, phase, at}}: status, doctor
+STATUS_JSON = paths.LIVE_STATUS_JSON  # {settings path: {status, reason, route, phase, at}}: status, doctor, the guard
 PUSH_EVERY = 30.0
 HEAL_EVERY = 10.0
 # What a pushed tick must not take from the session it was started in: the session's route, its
@@ -121,7 +121,8 @@ def _rewrite_same(path):
 def _record_status(state_dir, path, result, now):
     file = os.path.join(state_dir, STATUS_JSON)
     data = _load_json(file)
-    entry = {"status": result.status, "reason": result.reason, "route": result.route, "phase": result.phase}
+    entry = {"status": result.status, "reason": result.reason, "route": result.route, "phase": result.phase,
+             "dropped_helper": result.dropped_helper}
     if {k: (data.get(path) or {}).get(k) for k in entry} == entry:
         return
     data[path] = dict(entry, at=now)

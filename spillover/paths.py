@@ -18,6 +18,7 @@ LOCK = "tick.lock"
 FRESH_UNTIL = "fresh-until"
 LOG = "tick.log"
 PIN_JSON = "pin.json"
+LIVE_STATUS_JSON = "live-status.json"  # {settings path: {status, reason, route, phase, at}} (live.py)
 
 
 def _xdg(var, fallback):

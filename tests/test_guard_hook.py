@@ -115,3 +115,34 @@ def test_garbage_input_lets_the_prompt_through(box):
     proc = subprocess.run([sys.executable, "-m", "spillover", "hook", "prompt"], input="not json", env=box.env,
                           cwd=box.project, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and proc.stdout == ""
+
+
+def test_a_prompt_right_after_the_helper_left_waits_for_the_client_to_apply_it(box):
+    """Phase 2 of the way back removes spillover's helper; Claude Code drops it from a running
+    session only about a second after the write, and until then that session sends the plan an
+    empty key (the helper refuses: the route is plan). A prompt in that second is held."""
+    import time
+
+    from spillover import paths
+
+    settings = box.claude_dir / "settings.json"
+    write(settings, {"permissions": {}})  # phase 2 written: nothing of spillover's is left
+    status = box.state_dir / paths.LIVE_STATUS_JSON
+    box.state_dir.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    plan_env = {"SPILLOVER_ROUTE": "plan", "ANTHROPIC_BASE_URL": ""}
+
+    def check_at(at, dropped=True, **env):
+        write(status, {str(settings): {"status": "written", "route": "plan", "phase": 2, "reason": "", "at": at,
+                                       "dropped_helper": dropped}})
+        environ = {"CLAUDE_CONFIG_DIR": str(box.claude_dir), **env}
+        files = guard_hook.settings_files(str(box.project), environ, managed=str(box.managed))
+        return guard_hook.problem(environ, files, str(box.config_file), state_dir=str(box.state_dir), now=now)
+
+    assert "back to the plan" in check_at(now - 0.5, **plan_env)
+    assert check_at(now - guard_hook.HELPER_APPLY_SECONDS - 0.1, **plan_env) == ""
+    assert check_at(now - 0.5) == ""  # a session spillover was never in
+    assert check_at(now - 0.5, dropped=False, **plan_env) == ""  # SPILLOVER_LIVE_CREDENTIAL=env: no helper to drop
+    # An excluded project (its own SPILLOVER_ROUTE and "" helper in settings.local.json) is not held.
+    write(box.project / ".claude" / "settings.local.json", {"apiKeyHelper": "", "env": {"SPILLOVER_ROUTE": "plan"}})
+    assert check_at(now - 0.5, **plan_env) == ""

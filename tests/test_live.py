@@ -323,3 +323,19 @@ def test_settle_heal_and_phase_two_keep_the_downshift_and_end_it_through_empty(w
     assert settings_of(wired)["env"] == {"ANTHROPIC_DEFAULT_FABLE_MODEL": "", "SPILLOVER_ROUTE": "plan"}
     live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + 20 + cs.SETTLE_SECONDS + 1)
     assert "env" not in settings_of(wired)
+
+
+def test_the_plans_phase_two_records_that_it_dropped_the_helper(wired):
+    """The prompt guard holds a prompt for the second after spillover's helper left settings.json
+    (guard_hook.helper_removed_at): live-status.json says when that write happened."""
+    wired.run("install", "live", check=True)
+    state = str(wired.state_dir)
+    cfg = config_mod.load()
+    now = time.time()
+    live.publish_route(state, "openrouter", cfg=cfg, only_settings=True, now=now)
+    live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + 1)
+    status = json.loads((wired.state_dir / live.STATUS_JSON).read_text())
+    assert [(e["phase"], e["dropped_helper"]) for e in status.values()] == [(1, False)]
+    live.publish_route(state, "plan", cfg=cfg, only_settings=True, now=now + 1 + cs.SETTLE_SECONDS)
+    status = json.loads((wired.state_dir / live.STATUS_JSON).read_text())
+    assert [(e["phase"], e["dropped_helper"], e["at"]) for e in status.values()] == [(2, True, now + 1 + cs.SETTLE_SECONDS)]

@@ -58,6 +58,7 @@ class Result:
     reason: str = ""
     route: str = ""
     phase: int = 0
+    dropped_helper: bool = False  # this write removed spillover's apiKeyHelper (the guard holds prompts a moment)
 
 
 def helper_command(argv, target, *, config=None, state_dir=None):
@@ -359,7 +360,8 @@ def apply(path, block, *, now=None, state):
             os.makedirs(os.path.dirname(real), mode=0o700, exist_ok=True)
         if _replace_if_same(real, text, raw, st):
             _record(state, private, block, now)
-            return Result("written", changed=True, route=route, phase=phase)
+            dropped = current_helper is not None and HELPER_KEY not in new
+            return Result("written", changed=True, route=route, phase=phase, dropped_helper=dropped)
         time.sleep(0.005)
     return Result("busy", reason=f"{path} kept changing while spillover wrote it; the next tick retries", route=route, phase=phase)
 

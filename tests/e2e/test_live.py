@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from spillover import policy
+from spillover import guard_hook, policy
 from spillover.publishers import claude_settings as cs
 from tests import fakes
 from tests.conftest import OAUTH_TOKEN, OR_KEY
@@ -188,12 +188,28 @@ def plan_requests(box):
     return box.trap.messages(PLAN_HOST) if box.trap.tls else plan_connects(box)
 
 
+HELD = "switching this session"  # the prompt guard holds the prompt (e.g. in the second after phase 2)
+
+
 def prompt_to_plan(box, pane, text):
-    """Type `text`; return the plan requests it caused (with intercept_plan: its Messages POSTs)."""
+    """Type `text`; return the plan requests it caused (with intercept_plan: its Messages POSTs).
+    When the prompt guard held it (typed in the second after phase 2 removed spillover's helper),
+    type it again, as its message says."""
     before = len(plan_requests(box))
     sent = len(box.or_messages.messages())
     pane.type(text)
-    wait_for(lambda: len(plan_requests(box)) > before, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=pane.screen)
+    resent = False
+
+    def reached():
+        nonlocal resent
+        if not resent and HELD in pane.screen():
+            resent = True
+            pane.keys("Escape")
+            time.sleep(guard_hook.HELPER_APPLY_SECONDS)
+            pane.type(text)
+        return len(plan_requests(box)) > before
+
+    wait_for(reached, TURN_TIMEOUT, what=f"{text!r} to reach api.anthropic.com", screen=pane.screen)
     time.sleep(1.0)  # whatever else the turn would send
     assert len(box.or_messages.messages()) == sent, "a plan prompt reached the OpenRouter fake"
     return plan_requests(box)[before:]
@@ -412,8 +428,15 @@ def test_a_wall_flips_running_sessions_through_the_stopfailure_hook(live):
         (box.state_dir / "walls.jsonl").unlink()  # the wall's reset passed (the fake's 1 h, shortened)
         tick(box, 10.0, "plan")
         wait_for(lambda: "apiKeyHelper" not in json.loads(box.settings.read_text()), 12, what="phase 2")
-        settled_on_plan(box, late)
-        assert_plan_login(prompt_to_plan(box, late, "say pong late plan"))
+        # Typed at once: until the client drops the removed helper (about a second) the session would
+        # send the plan an empty key, so the prompt guard holds the prompt; typed again, it carries
+        # the OAuth login. (The client's own background requests in that second are not prompts.)
+        held = time.time()
+        sent_plan = prompt_to_plan(box, late, "say pong late plan")
+        turns = [r for r in sent_plan if "say pong late plan" in json.dumps(r["body"])]
+        assert_plan_login(turns)
+        print(f"[{box.version}] back on the plan: the prompt typed right after phase 2 reached it with the OAuth login "
+              f"{turns[0]['at'] - held:.1f}s later")
         assert_no_crossed_credentials(box, plan_host)
         assert box.trap.tls_errors == []
     finally:
