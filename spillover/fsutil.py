@@ -137,9 +137,11 @@ def ensure_state_dir(path=None):
     return path
 
 
-def atomic_write(path, data, mode=0o600):
+def atomic_write(path, data, mode=0o600, only_if=None):
     """Write `data` (str or bytes) to a new file beside `path` with a random exclusive name, fsync
-    it, then os.replace: readers see the old file or the new one, never half of one."""
+    it, then os.replace: readers see the old file or the new one, never half of one. `only_if`:
+    called once the new file is written, just before the replace; when it returns False the new
+    file is removed and `path` is left as it is. Returns True when `path` was replaced."""
     directory = os.path.dirname(path) or "."
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -161,6 +163,9 @@ def atomic_write(path, data, mode=0o600):
             os.fsync(fd)
         finally:
             os.close(fd)
+        if only_if is not None and not only_if():
+            os.unlink(tmp)
+            return False
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -176,6 +181,7 @@ def atomic_write(path, data, mode=0o600):
             os.close(dir_fd)
     except OSError:
         pass
+    return True
 
 
 def write_if_changed(path, text, mode=0o600):

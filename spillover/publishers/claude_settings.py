@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -255,37 +254,22 @@ def _merge(data, block, saved):
 
 
 def _replace_if_same(real, text, raw, st):
-    """Write `text` over `real` unless the file changed since it was read as (raw, st). The temp
-    file has a random name beside the real file and the file's mode; True when replaced."""
-    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o600
-    directory = os.path.dirname(real)
-    fd, tmp = tempfile.mkstemp(prefix=".settings.json.spillover-", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+    """Write `text` over `real` unless the file changed since it was read as (raw, st), keeping
+    the file's mode (fsutil.atomic_write's temp file beside it); True when replaced."""
+
+    def unchanged():
         again, again_st = _read(real)
         # Content, then inode/mtime last: the window between this check and the rename is a stat.
         if again != raw or _stat_key(again_st) != _stat_key(st):
-            os.unlink(tmp)
             return False
         try:
             now_st = os.stat(real)
         except FileNotFoundError:
             now_st = None
-        if _stat_key(now_st) != _stat_key(st):
-            os.unlink(tmp)
-            return False
-        os.replace(tmp, real)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return True
+        return _stat_key(now_st) == _stat_key(st)
+
+    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o600
+    return atomic_write(real, text, mode=mode, only_if=unchanged)
 
 
 def apply(path, block, *, now=None, state):
