@@ -71,7 +71,14 @@ def published_route(state_dir):
     route = fsutil.read_json_object(os.path.join(state_dir, paths.STATE_JSON)).get("route")
     if isinstance(route, str):
         return route
-    try:  # env_files.route_from_file, without its imports: this runs before every request
+    return route_from_file(state_dir)
+
+
+def route_from_file(state_dir):
+    """The route named in route.env's header, or None (how a lost state.json is recovered). Here,
+    not in publishers/env_files.py, which writes that header: this module stays light, as it runs
+    before every request after a flip."""
+    try:
         with open(os.path.join(state_dir, paths.ROUTE_ENV), encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("# route: "):

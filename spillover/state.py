@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 
 from spillover import fsutil, paths
+from spillover.credential import route_from_file
 from spillover.policy import NOT_SPILLED, Pin, Previous, Sample
 from spillover.sanitize import number
 
@@ -65,7 +66,7 @@ class State:
         if isinstance(data, dict) and data.get("version") == VERSION:
             return cls.from_json(data, state_dir)
         problem = "state.json was unreadable and has been rebuilt" if os.path.exists(path) else None
-        return cls(route=_route_from_file(state_dir) or "plan"), problem
+        return cls(route=route_from_file(state_dir) or "plan"), problem
 
     @classmethod
     def from_json(cls, data, state_dir=None):
@@ -78,7 +79,7 @@ class State:
         for key in bad:
             del data[key]
         if data.get("route") not in NOT_SPILLED + targets.names():
-            data["route"] = (_route_from_file(state_dir) if state_dir else None) or "plan"
+            data["route"] = (route_from_file(state_dir) if state_dir else None) or "plan"
         known = {f.name for f in fields(cls)} - {"other"}
         state = cls(other={k: v for k, v in data.items() if k not in known})
         for key in known & data.keys():
@@ -166,12 +167,6 @@ def _keep_dicts(mapping):
     if isinstance(mapping, dict):
         for key in [k for k, v in mapping.items() if not isinstance(v, dict)]:
             del mapping[key]
-
-
-def _route_from_file(state_dir):
-    from spillover.publishers.env_files import route_from_file
-
-    return route_from_file(state_dir)
 
 
 def load_pin(state_dir, now):

@@ -125,7 +125,7 @@ def test_pin_usage_errors(wired, args, code, message):
 def test_pin_waits_for_a_running_tick_so_the_files_show_the_pin(wired, verb):
     """A tick that read pin.json before the pin changed would publish the old route after `pin`
     reported success: pin/unpin wait for it, then publish. Either way the files must say plan."""
-    from spillover.publishers.env_files import route_from_file
+    from spillover.credential import route_from_file
 
     used = 97.0 if verb == "pin" else 10.0  # pin: spilled, pinned to plan; unpin: plan, pinned to openrouter
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(used))

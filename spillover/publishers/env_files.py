@@ -62,18 +62,6 @@ def render(shell, pairs, route, reason=""):
     return (render_fish if shell == "fish" else render_sh)(pairs, route, reason)
 
 
-def route_from_file(state_dir):
-    """The route named in route.env's header, or None (how a lost state.json is recovered)."""
-    try:
-        with open(os.path.join(state_dir, paths.ROUTE_ENV), encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("# route: "):
-                    return line[len("# route: "):].strip()
-    except OSError:
-        pass
-    return None
-
-
 def publish_route(state_dir, route, pairs, reason=""):
     """Write route.env and route.fish (each only when changed). Returns True when route.env changed."""
     changed = fsutil.write_if_changed(os.path.join(state_dir, paths.ROUTE_ENV), render_sh(pairs, route, reason))
