@@ -174,9 +174,11 @@ POLL = {"SPILLOVER_POLL_MINUTES": "0"}
 
 
 def ticked(wired):
-    """A state dir written by real ticks against the loopback fakes: three readings, then a spill."""
+    """A state dir written by real ticks against the loopback fakes: three readings, then a spill.
+    The window resets in 2 h less half a minute: the countdown reads 1h59m however fast the ticks
+    run (at exactly 2 h, a status within the second after the read showed 2h00m)."""
     for pct in (80.0, 85.0, 88.0):
-        wired.usage.set("/api/oauth/usage", json=fakes.usage_body(pct, resets_in=2 * H))
+        wired.usage.set("/api/oauth/usage", json=fakes.usage_body(pct, resets_in=2 * H - 30))
         wired.run("tick", env=POLL, check=True)
     state = wired.state()
     assert state["buckets"]["five_hour"]["percent"] == 88.0
@@ -226,7 +228,7 @@ def test_status_draws_bars_and_the_curve_and_json_is_unchanged(wired):
     ticked(wired)
     text = wired.run("status", check=True).stdout
     bars = [line for line in text.splitlines() if line.startswith("  five_hour ") and "▕" in line]
-    assert len(bars) == 1 and re.search(r" 88% ↻1h5\dm$", bars[0].rstrip()), bars  # resets in 2 h, less the ticks' time
+    assert len(bars) == 1 and re.search(r" 88% ↻1h5\dm$", bars[0].rstrip()), bars  # 2 h - 30 s, less the ticks' time
     assert "100% │" in text and "  0% │" in text  # the five-hour curve: three readings of this window
     data = json.loads(wired.run("status", "--json", check=True).stdout)
     assert set(data) == {
