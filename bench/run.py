@@ -374,36 +374,33 @@ def big_transcript(mb):
     return path
 
 
-def bench_transcripts(b):
+def scan_twice(b, claude_dir, runs=3):
+    """Medians of (the first scan of `claude_dir`, the second one right after it), each pair with
+    a fresh state dir."""
     from spillover.sources import transcripts
 
+    firsts, seconds = [], []
+    for _ in range(runs):
+        state = Path(tempfile.mkdtemp(dir=b.root))
+        for times in (firsts, seconds):
+            started = time.perf_counter()
+            transcripts.scan([str(claude_dir)], str(state), time.time())
+            times.append(time.perf_counter() - started)
+    return statistics.median(firsts), statistics.median(seconds)
+
+
+def bench_transcripts(b):
     source = big_transcript(BIG_TRANSCRIPT_MB)
     claude_dir = b.root / "claude"
     project = claude_dir / "projects" / "-home-me-project"
     project.mkdir(parents=True)
     os.link(source, project / "session.jsonl") if _same_fs(source, project) else shutil.copy(source, project / "session.jsonl")
-    firsts, seconds = [], []
-    for _ in range(3):
-        state = Path(tempfile.mkdtemp(dir=b.root))
-        started = time.perf_counter()
-        transcripts.scan([str(claude_dir)], str(state), time.time())
-        firsts.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        transcripts.scan([str(claude_dir)], str(state), time.time())
-        seconds.append(time.perf_counter() - started)
-    first, second = statistics.median(firsts), statistics.median(seconds)
+    first, second = scan_twice(b, claude_dir)
     small = big_transcript(BIG_TRANSCRIPT_MB // 10)
     small_dir = b.root / "claude-small"
     (small_dir / "projects" / "p").mkdir(parents=True)
     shutil.copy(small, small_dir / "projects" / "p" / "session.jsonl")
-    small_seconds = []
-    for _ in range(3):
-        state = Path(tempfile.mkdtemp(dir=b.root))
-        transcripts.scan([str(small_dir)], str(state), time.time())
-        started = time.perf_counter()
-        transcripts.scan([str(small_dir)], str(state), time.time())
-        small_seconds.append(time.perf_counter() - started)
-    small_second = statistics.median(small_seconds)
+    _, small_second = scan_twice(b, small_dir)
     b.notes.append(f"transcript scan, absolute: first {first * 1000:.0f} ms, second {second * 1000:.2f} ms for {BIG_TRANSCRIPT_MB} MB; "
                    f"second {small_second * 1000:.2f} ms for {BIG_TRANSCRIPT_MB // 10} MB")
     return [(f"second transcript scan ({BIG_TRANSCRIPT_MB} MB file)", "first scan", second / first, 0.01),
@@ -416,8 +413,6 @@ KEPT_TRANSCRIPTS = 2000
 def bench_many_transcripts(b):
     """The steady scan over 2,000 kept transcript files, none changed since the last scan: no file
     is opened again (size and mtime unchanged), so it costs a directory walk and a stat per file."""
-    from spillover.sources import transcripts
-
     claude_dir = b.root / "claude-many"
     line = json.dumps({"type": "assistant", "timestamp": "2026-01-01T00:00:00Z",
                        "message": {"role": "assistant", "content": [{"type": "text", "text": "ok " * 40}]}}) + "\n"
@@ -425,16 +420,7 @@ def bench_many_transcripts(b):
         project = claude_dir / "projects" / f"-home-me-p{i % 40}"
         project.mkdir(parents=True, exist_ok=True)
         (project / f"s{i}.jsonl").write_text(line * 20)
-    firsts, steadies = [], []
-    for _ in range(3):
-        state = Path(tempfile.mkdtemp(dir=b.root))
-        started = time.perf_counter()
-        transcripts.scan([str(claude_dir)], str(state), time.time())
-        firsts.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        transcripts.scan([str(claude_dir)], str(state), time.time())
-        steadies.append(time.perf_counter() - started)
-    first, steady = statistics.median(firsts), statistics.median(steadies)
+    first, steady = scan_twice(b, claude_dir)
     b.notes.append(f"transcript scan over {KEPT_TRANSCRIPTS:,} kept files, absolute: first {first * 1000:.0f} ms, "
                    f"unchanged {steady * 1000:.0f} ms")
     return [(f"unchanged transcript scan ({KEPT_TRANSCRIPTS:,} kept files)", "first scan of them", steady / first, 0.8)]
