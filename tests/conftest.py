@@ -92,6 +92,30 @@ def sandbox_env(root):
 
 
 @pytest.fixture
+def tz():
+    """set_tz(name): this process's local time zone for the test (TZ, then time.tzset()); the
+    previous one is back after it."""
+    before = os.environ.get("TZ")
+
+    def set_tz(name):
+        os.environ["TZ"] = name
+        time.tzset()
+
+    yield set_tz
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+@pytest.fixture
+def utc(tz):
+    """Local time is UTC for this test (golden pictures and pages print local times)."""
+    tz("UTC")
+
+
+@pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     home, env = sandbox_env(tmp_path)
     # In-process code sees the same sandbox; nothing of the real user leaks in.

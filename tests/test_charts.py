@@ -9,13 +9,12 @@ import pty
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from spillover import charts, samples, simulate
-from spillover.charts import Style, Window
+from spillover.charts import Style
 from spillover.policy import Policy
 from tests import fakes
 
@@ -26,12 +25,8 @@ H = 3600
 
 
 @pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+def _local_time_is_utc(utc):
+    """Every test here prints local times: UTC (tests/conftest.py `utc`)."""
 
 
 def fixed_windows():

@@ -44,12 +44,8 @@ def parse(page):
 
 
 @pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+def _local_time_is_utc(utc):
+    """Every test here prints local times: UTC (tests/conftest.py `utc`)."""
 
 
 def test_fixed_trace_gives_one_svg_per_chart_and_one_rect_per_segment():

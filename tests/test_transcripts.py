@@ -102,32 +102,21 @@ def test_every_wall_wording_names_its_bucket_and_reset(text, bucket, reset):
     assert got[2] == (None if reset is None else at(reset))
 
 
-def test_reset_without_zone_is_local_time(monkeypatch):
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    try:
-        got = transcripts.wall_of(wall_record("You've hit your session limit · resets 7:45pm", WRITTEN), WRITTEN)
-        assert got[2] == at("2026-07-26T17:45:00+00:00")  # 19:45 in Berlin, later that day
-        got = transcripts.wall_of(wall_record("You've hit your session limit · resets 3:45pm", WRITTEN), WRITTEN)
-        assert got[2] == at("2026-07-27T13:45:00+00:00")  # 15:45 in Berlin has passed (it is 17:06 there)
-        got = transcripts.wall_of(wall_record("5-hour limit reached ∙ resets 5am", WRITTEN), WRITTEN)
-        assert got[2] == at("2026-07-27T03:00:00+00:00")  # next 5am in Berlin
-        got = transcripts.wall_of(wall_record("You've hit your weekly limit · resets Mon 12:00am", WRITTEN), WRITTEN)
-        assert got[2] == at("2026-07-26T22:00:00+00:00")  # Monday 00:00 in Berlin
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
+def test_reset_without_zone_is_local_time(tz):
+    tz("Europe/Berlin")
+    got = transcripts.wall_of(wall_record("You've hit your session limit · resets 7:45pm", WRITTEN), WRITTEN)
+    assert got[2] == at("2026-07-26T17:45:00+00:00")  # 19:45 in Berlin, later that day
+    got = transcripts.wall_of(wall_record("You've hit your session limit · resets 3:45pm", WRITTEN), WRITTEN)
+    assert got[2] == at("2026-07-27T13:45:00+00:00")  # 15:45 in Berlin has passed (it is 17:06 there)
+    got = transcripts.wall_of(wall_record("5-hour limit reached ∙ resets 5am", WRITTEN), WRITTEN)
+    assert got[2] == at("2026-07-27T03:00:00+00:00")  # next 5am in Berlin
+    got = transcripts.wall_of(wall_record("You've hit your weekly limit · resets Mon 12:00am", WRITTEN), WRITTEN)
+    assert got[2] == at("2026-07-26T22:00:00+00:00")  # Monday 00:00 in Berlin
 
 
-def test_unknown_zone_falls_back_to_local_time(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    try:
-        got = transcripts.wall_of(wall_record("You've hit your session limit · resets 6pm (Mars/Olympus_Mons)", WRITTEN), WRITTEN)
-        assert got[2] == at("2026-07-26T18:00:00+00:00")
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
+def test_unknown_zone_falls_back_to_local_time(utc):
+    got = transcripts.wall_of(wall_record("You've hit your session limit · resets 6pm (Mars/Olympus_Mons)", WRITTEN), WRITTEN)
+    assert got[2] == at("2026-07-26T18:00:00+00:00")
 
 
 NOT_WALLS = [
