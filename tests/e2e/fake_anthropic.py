@@ -83,13 +83,17 @@ def sse(events):
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
 
-def pong_events(model, text=PONG):
-    msg_id = "msg_fake_" + uuid.uuid4().hex[:12]
+def message_start(model):
+    """The first event of every streamed answer."""
     usage = {"input_tokens": 12, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    return ("message_start", {"type": "message_start", "message": {
+        "id": "msg_fake_" + uuid.uuid4().hex[:12], "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": usage}})
+
+
+def pong_events(model, text=PONG):
     return [
-        ("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        message_start(model),
         ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
         ("ping", {"type": "ping"}),
         ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
@@ -102,12 +106,8 @@ def pong_events(model, text=PONG):
 
 def tool_use_events(model, name, tool_input):
     """A streamed answer that asks the client to run one tool."""
-    msg_id = "msg_fake_" + uuid.uuid4().hex[:12]
-    usage = {"input_tokens": 12, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     return [
-        ("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        message_start(model),
         ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
             "type": "tool_use", "id": "toolu_fake_" + uuid.uuid4().hex[:12], "name": name, "input": {}}}),
         ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {
