@@ -1,6 +1,7 @@
 """Shared fixtures: a sandboxed HOME/XDG/CLAUDE_CONFIG_DIR for every test, fake servers, and a
 helper that runs `python -m spillover` as a real subprocess in that sandbox."""
 
+import functools
 import json
 import os
 import subprocess
@@ -89,6 +90,32 @@ def sandbox_env(root):
         "NO_COLOR": "1",
     }
     return home, env
+
+
+RUNTIME_PACKAGES = ("requests", "urllib3", "idna", "certifi", "charset_normalizer", "jmespath", "dotenv")
+
+
+@functools.lru_cache(maxsize=None)
+def readable_pythonpath():
+    """A PYTHONPATH any user can import spillover and its runtime dependencies from: a copy of
+    this checkout's package and of those packages in a 0755 dir under /tmp (removed at exit). The
+    tests that run as other users need it: the checkout may sit under a 0700 dir (`mktemp -d`)."""
+    import atexit
+    import importlib
+    import shutil
+    import tempfile
+
+    top = tempfile.mkdtemp(prefix="spillover-pythonpath-", dir="/tmp")
+    atexit.register(shutil.rmtree, top, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "spillover", os.path.join(top, "spillover"), ignore=ignore)
+    for name in RUNTIME_PACKAGES:
+        shutil.copytree(os.path.dirname(importlib.import_module(name).__file__), os.path.join(top, name), ignore=ignore)
+    for base, dirs, files in os.walk(top):
+        os.chmod(base, 0o755)
+        for file in files:
+            os.chmod(os.path.join(base, file), 0o644)
+    return top
 
 
 @pytest.fixture

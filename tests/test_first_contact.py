@@ -11,7 +11,7 @@ import pytest
 from spillover import config, redact
 from spillover.errors import ConfigError
 from tests import fakes
-from tests.conftest import ANT_KEY, OR_KEY
+from tests.conftest import ANT_KEY, OR_KEY, readable_pythonpath
 from tests.test_doctor import lines_of
 from tests.test_schedule import FakeBin
 
@@ -179,10 +179,6 @@ def test_dotenv_parse_error_is_reported_with_the_line_not_logged_raw(sandbox):
 def _as_user_who_cannot_read(argv, home, env):
     """Run spillover with `argv` as someone a mode-0000 file stops: this user, or `nobody` when
     the tests run as root (root reads any file)."""
-    import sysconfig
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parent.parent
     if os.geteuid() != 0:
         return subprocess.run([os.sys.executable, "-m", "spillover", *argv], env=env, capture_output=True, text=True, timeout=60)
     import pwd
@@ -195,7 +191,7 @@ def _as_user_who_cannot_read(argv, home, env):
     while str(parent) != "/":  # the pytest tmp dirs are 0700: let nobody through to its HOME
         os.chmod(parent, os.stat(parent).st_mode | 0o111)
         parent = parent.parent
-    env = dict(env, PYTHONPATH=f"{repo}:{sysconfig.get_paths()['purelib']}")
+    env = dict(env, PYTHONPATH=readable_pythonpath())
     return subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--",
                            "/usr/bin/python3", "-m", "spillover", *argv], env=env, capture_output=True, text=True, timeout=60,
                           cwd="/")

@@ -21,7 +21,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from spillover import install, paths
+from tests.conftest import readable_pythonpath
 
-REPO = Path(__file__).resolve().parent.parent
 VICTIM, ATTACKER = "spillover-victim", "spillover-attacker"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELLS = ("bash", "zsh", "fish")
@@ -332,8 +331,8 @@ def test_a_trusted_route_file_is_still_applied_as_the_victim(box, shell):
 
 def victim_python(machine):
     """A Python >= 3.11 the victim can run (the test's own may live under /root), with this
-    checkout and its dependencies on PYTHONPATH."""
-    pythonpath = f"{REPO}:{sysconfig.get_paths()['purelib']}"
+    checkout's package and its dependencies on PYTHONPATH (conftest.readable_pythonpath)."""
+    pythonpath = readable_pythonpath()
     for exe in (sys.executable, "/usr/bin/python3", shutil.which("python3") or ""):
         if not exe:
             continue
