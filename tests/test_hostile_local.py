@@ -340,7 +340,7 @@ def victim_python(machine):
                                env={"PATH": PATH, "PYTHONPATH": pythonpath})
         if probe.returncode == 0:
             return exe, pythonpath
-    pytest.skip("no Python >= 3.11 with spillover's dependencies that the victim user can run")
+    pytest.fail("no Python >= 3.11 that the victim user can run with spillover's dependencies (conftest.readable_pythonpath)")
 
 
 def loose_paths(top, skip=()):
