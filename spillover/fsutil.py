@@ -1,6 +1,7 @@
 """Files in the state dir: the tick lock, atomic writes, JSON and JSONL.
 
-Only os, json and fcntl: the statusline's compaction takes the lock through this module.
+Only os, json and fcntl at import: the statusline's compaction takes the lock through this module
+(ctypes is imported by `exchange`, for a settings.json write only).
 """
 
 import errno
@@ -137,12 +138,8 @@ def ensure_state_dir(path=None):
     return path
 
 
-def atomic_write(path, data, mode=0o600, only_if=None):
-    """Write `data` (str or bytes) to a new file beside `path` with a random exclusive name, fsync
-    it, then os.replace: readers see the old file or the new one, never half of one. `only_if`:
-    called once the new file is written, just before the replace; when it returns False the new
-    file is removed and `path` is left as it is. Returns True when `path` was replaced."""
-    directory = os.path.dirname(path) or "."
+def _write_temp(directory, data, mode):
+    """A new file in `directory` with a random exclusive name holding `data`, fsynced: its path."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     for _ in range(100):
@@ -163,16 +160,20 @@ def atomic_write(path, data, mode=0o600, only_if=None):
             os.fsync(fd)
         finally:
             os.close(fd)
-        if only_if is not None and not only_if():
-            os.unlink(tmp)
-            return False
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+    return tmp
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(directory):
     try:
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
@@ -181,7 +182,140 @@ def atomic_write(path, data, mode=0o600, only_if=None):
             os.close(dir_fd)
     except OSError:
         pass
-    return True
+
+
+def atomic_write(path, data, mode=0o600):
+    """Write `data` (str or bytes) to a new file beside `path` with a random exclusive name, fsync
+    it, then os.replace: readers see the old file or the new one, never half of one."""
+    directory = os.path.dirname(path) or "."
+    tmp = _write_temp(directory, data, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def file_key(info):
+    """One version of one file: a rename keeps it, a rewrite in place or by temp + rename does not
+    (inode, then mtime and size for a writer that truncates and writes the same inode)."""
+    return None if info is None else (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+_EXCHANGE = []  # [callable or None], found once per process
+
+
+def _exchange_call():
+    if not _EXCHANGE:
+        import ctypes  # only here: a write that needs the swap, never a hot command's import
+
+        call = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if hasattr(libc, "renameat2"):  # Linux, glibc 2.28+: renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)
+                renameat2 = libc.renameat2
+                renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+                call = lambda a, b: renameat2(-100, a, -100, b, 2)  # noqa: E731
+            elif hasattr(libc, "renamex_np"):  # macOS: renamex_np(a, b, RENAME_SWAP)
+                renamex_np = libc.renamex_np
+                renamex_np.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint)
+                call = lambda a, b: renamex_np(a, b, 2)  # noqa: E731
+        except (OSError, AttributeError):
+            call = None
+        _EXCHANGE.append((call, ctypes.get_errno))
+    return _EXCHANGE[0]
+
+
+def exchange(a, b):
+    """Swap the names `a` and `b` in one step: each then names the other's file. NotImplementedError
+    where the system or the file system cannot (no renameat2/renamex_np, EINVAL, ENOTSUP)."""
+    call, get_errno = _exchange_call()
+    if call is None:
+        raise NotImplementedError("no renameat2 or renamex_np here")
+    if call(os.fsencode(a), os.fsencode(b)) != 0:
+        err = get_errno()
+        if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise NotImplementedError(os.strerror(err))
+        raise OSError(err, os.strerror(err), a)
+
+
+def replace_if_current(path, data, *, mode, expected, only_if=None, read_limit=1 << 20):
+    """Replace the file at `path` by `data` only while `path` still holds the version `expected`
+    (`file_key`; None: no file). Returns (replaced, others): `others` holds the bytes of each
+    file another writer put at `path` in between, which this commit displaced and put back.
+
+    `only_if` is the caller's last look just before the commit. Where two names can be swapped in
+    one step (`exchange`), the commit is checked after the fact too: the file it displaced is
+    looked at, and when another writer's version landed between the last look and the swap, it
+    goes back at once (`_put_back`), so a concurrent write is not lost. Elsewhere the commit is a
+    plain rename after `only_if`. A missing file is created with a hard link, which fails rather
+    than replace a file created meanwhile."""
+    directory = os.path.dirname(path) or "."
+    tmp = _write_temp(directory, data, mode)
+    replaced, others = False, []
+    try:
+        ours = file_key(os.lstat(tmp))
+        if only_if is not None and not only_if():
+            return False, []
+        if expected is None:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False, []
+            except OSError:
+                os.replace(tmp, path)  # a file system without hard links
+            replaced = True
+            return True, []
+        try:
+            exchange(tmp, path)
+        except NotImplementedError:
+            os.replace(tmp, path)
+            replaced = True
+            return True, []
+        except FileNotFoundError:
+            return False, []  # removed since the last look: the caller looks again
+        displaced = os.lstat(tmp)
+        if file_key(displaced) == expected:
+            replaced = True
+            return True, []
+        others = _put_back(tmp, path, displaced, ours, read_limit)
+        return False, others
+    finally:
+        _unlink_quietly(tmp)
+        if replaced:
+            _fsync_dir(directory)
+
+
+def _put_back(tmp, path, theirs, ours, read_limit):
+    """`tmp` holds another writer's version (stat `theirs`) that the swap just displaced from
+    `path`: swap it back before anything else, so no reader sees ours for longer than two calls;
+    read it afterwards through a descriptor opened before. If yet another version landed on
+    `path` meanwhile, it comes out instead of ours and goes back the same way. Returns the bytes
+    of each such version, for the caller to carry onto its next read."""
+    others, comes_back = [], ours
+    for _ in range(20):
+        fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            try:
+                exchange(tmp, path)
+            except FileNotFoundError:
+                try:
+                    os.link(tmp, path)  # `path` removed meanwhile: theirs is still the newest
+                except FileExistsError:
+                    continue
+                back = None
+            else:
+                back = os.lstat(tmp)
+            if stat.S_ISREG(theirs.st_mode) and theirs.st_size <= read_limit:
+                with os.fdopen(fd, "rb", closefd=False) as handle:
+                    others.append(handle.read(read_limit + 1))
+        finally:
+            os.close(fd)
+        if back is None or file_key(back) == comes_back:
+            return others
+        comes_back, theirs = file_key(theirs), back
+    return others
 
 
 def write_if_changed(path, text, mode=0o600):

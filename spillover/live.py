@@ -115,7 +115,7 @@ def _rewrite_same(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return cs._replace_if_same(real, text, raw, st)
+    return cs._replace_if_same(real, text, raw, st)[0]  # lost to a concurrent write: that one is new anyway
 
 
 def _record_status(state_dir, path, result, now):
@@ -411,24 +411,14 @@ def merge_hooks(data, entries):
 
 def _update_settings(path, change):
     """Read, change and replace settings.json atomically, keeping its mode and link, and never
-    losing a concurrent write of another key (same loop as claude_settings.apply)."""
-    for _ in range(cs.RETRIES):
-        real = os.path.realpath(path)
-        raw, st = cs._read(real)
-        data = {}
-        if raw is not None and raw.strip():
-            data = json.loads(raw)
-            if not isinstance(data, dict):
-                raise ValueError(f"{path} is not a JSON object")
-        new = change(data)
-        if new == data and raw is not None:
-            return False
-        if st is None:
-            os.makedirs(os.path.dirname(real), mode=0o700, exist_ok=True)
-        if cs._replace_if_same(real, json.dumps(new, indent=2, ensure_ascii=False) + "\n", raw, st):
-            return True
-        time.sleep(0.005)
-    raise OSError(f"{path} kept changing; run the command again")
+    losing a concurrent write of another key (claude_settings.update). True when written."""
+    try:
+        outcome, _ = cs.update(path, lambda data, real, st: change(data))
+    except ValueError as exc:
+        raise ValueError(f"{path} {exc}") from None
+    if outcome == "busy":
+        raise OSError(f"{path} kept changing; run the command again")
+    return outcome == "written"
 
 
 def install_live(dry_run, shell=None):
@@ -455,7 +445,7 @@ def install_live(dry_run, shell=None):
         try:
             changed = _update_settings(path, lambda data: merge_hooks(data, entries))
         except (OSError, ValueError) as exc:
-            raise SpilloverError(f"{path}: {exc}; nothing was changed there") from None
+            raise SpilloverError(f"{exc}; nothing was changed there") from None
         what = ("added spillover's StopFailure and prompt-guard hooks to" if changed
                 else "spillover's StopFailure and prompt-guard hooks are in")
         install._say("live", f"{what} {install._tilde(path)}{'' if changed else ', unchanged'}; running sessions follow the "
@@ -550,7 +540,7 @@ def uninstall_live(dry_run, shell=None):
         try:
             changed = _update_settings(path, lambda data: merge_hooks(data, {}))
         except (OSError, ValueError) as exc:
-            install._say("live", f"✖ {path}: {exc}")
+            install._say("live", f"✖ {exc}")
             continue
         install._say("live", f"{'removed' if changed else 'no'} spillover hooks in {install._tilde(path)}; "
                              "spillover's keys removed, your own values restored")

@@ -244,7 +244,7 @@ def test_env_mode_is_refused_with_the_reason(tmp_path, case):
 # --- a concurrent writer -----------------------------------------------------------------------
 
 WRITER = r"""
-import json, os, sys, tempfile
+import json, os, random, sys, tempfile, time
 path, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
     with open(path) as f:
@@ -254,6 +254,10 @@ for i in range(n):
     with os.fdopen(fd, "w") as f:
         json.dump(data, f)
     os.replace(tmp, path)
+    # A pause between writes, as every real writer has (the client writes on /model, /config and
+    # permission answers): a writer that reads again within microseconds of its own rename can lose
+    # its key to any writer without a lock it honours (the client takes none), spillover included.
+    time.sleep(random.uniform(0.0005, 0.003))
 """
 
 
@@ -398,3 +402,97 @@ def test_a_second_phase_one_write_on_the_way_out_of_a_downshift_keeps_only_the_a
     assert load(path)["env"] == leaving
     cs.apply(str(path), plan(2), now=9004 + cs.SETTLE_SECONDS, state=state)
     assert load(path) == USER
+
+
+# --- the moment between spillover's last look and its commit -----------------------------------
+
+
+def _foreign_write(path, key, replace):
+    """What the client does: read settings.json, add a key, temp + rename (never spillover's temp)."""
+    data = json.loads(path.read_text())
+    data[key] = True
+    tmp = path.parent / f"client-{key}.tmp"
+    tmp.write_text(json.dumps(data))
+    replace(str(tmp), str(path))
+
+
+def _race_at_commit(monkeypatch, path, keys):
+    """Each commit of `path` (os.replace, os.link, fsutil.exchange) is preceded by one foreign write
+    of the next key in `keys`: the client writes after spillover's last check, before its rename."""
+    from spillover import fsutil
+
+    real_replace = os.replace
+    pending = list(keys)
+
+    def racing(original):
+        def commit(src, dst, *args, **kwargs):
+            if os.path.realpath(dst) == os.path.realpath(path) and pending and not os.path.basename(src).startswith("client-"):
+                _foreign_write(path, pending.pop(0), real_replace)
+            return original(src, dst, *args, **kwargs)
+        return commit
+
+    monkeypatch.setattr(os, "replace", racing(os.replace))
+    monkeypatch.setattr(os, "link", racing(os.link))
+    if hasattr(fsutil, "exchange"):
+        monkeypatch.setattr(fsutil, "exchange", racing(fsutil.exchange))
+    return pending
+
+
+@pytest.mark.parametrize("keys", [["k0"], ["k0", "k1"], ["k0", "k1", "k2", "k3"]])
+def test_a_write_between_the_last_check_and_the_rename_is_kept(box, monkeypatch, keys):
+    """The client renames its settings.json after spillover's last look and before its commit (a
+    preempted tick; CI lost k0 and k1 so): the client's keys survive and spillover's block lands."""
+    path, state = box
+    pending = _race_at_commit(monkeypatch, path, keys)
+    result = cs.apply(str(path), spill(), now=1000, state=state)
+    monkeypatch.undo()
+    assert pending == []
+    assert result.status == "written", result
+    data = load(path)
+    assert [k for k in keys if k not in data] == [], "spillover's write lost the client's keys"
+    assert data["env"]["SPILLOVER_ROUTE"] == "openrouter" and data["apiKeyHelper"] == HELPER
+    assert [name for name in os.listdir(path.parent) if name != "settings.json"] == []
+
+
+def test_a_file_created_between_the_last_check_and_the_commit_is_kept(tmp_path, monkeypatch):
+    """No settings.json when spillover looked; the client creates one just before spillover's
+    commit: the client's file is not replaced blindly."""
+    path = tmp_path / "claude" / "settings.json"
+    path.parent.mkdir()
+    state = cs.private_state_path(str(tmp_path / "state"), str(path))
+
+    real_replace, real_link, fired = os.replace, os.link, []
+
+    def create_first(original):
+        def commit(src, dst, *args, **kwargs):
+            if os.path.realpath(dst) == os.path.realpath(path) and not fired and "client" not in src:
+                fired.append(1)
+                tmp = path.parent / "client.tmp"
+                tmp.write_text(json.dumps({"model": "opus"}))
+                real_replace(str(tmp), str(path))
+            return original(src, dst, *args, **kwargs)
+        return commit
+
+    monkeypatch.setattr(os, "replace", create_first(real_replace))
+    monkeypatch.setattr(os, "link", create_first(real_link))
+    result = cs.apply(str(path), spill(), now=1000, state=state)
+    monkeypatch.undo()
+    assert fired and result.status == "written", result
+    data = load(path)
+    assert data["model"] == "opus" and data["env"]["SPILLOVER_ROUTE"] == "openrouter"
+
+
+@pytest.mark.parametrize("read, base, theirs, expected", [
+    # their key goes onto a read that lacks it
+    ({"a": 1}, {"a": 1}, {"a": 1, "k": 1}, {"a": 1, "k": 1}),
+    # their removal too, and their change of a value
+    ({"a": 1, "b": 2}, {"a": 1, "b": 2}, {"a": 3}, {"a": 3}),
+    # a key the newer read changed itself keeps the read's value
+    ({"a": 5}, {"a": 1}, {"a": 3}, {"a": 5}),
+    # nested objects (env, hooks) merge per key
+    ({"env": {"X": "1", "SPILLOVER_ROUTE": "openrouter"}}, {"env": {"X": "1"}}, {"env": {"X": "1", "Y": "2"}},
+     {"env": {"X": "1", "Y": "2", "SPILLOVER_ROUTE": "openrouter"}}),
+    ({}, {}, {"env": {"Y": "2"}}, {"env": {"Y": "2"}}),
+])
+def test_a_displaced_version_is_carried_onto_the_next_read(read, base, theirs, expected):
+    assert cs._carry(read, [(base, theirs)]) == expected

@@ -277,3 +277,81 @@ def test_a_damaged_state_json_is_rebuilt_by_the_next_tick(wired, damage):
     state = assert_complete_state(path.read_text())
     assert state["route"] == "openrouter"
     assert OAUTH_TOKEN not in proc.stderr
+
+
+# --- a commit that checks what it displaced (fsutil.replace_if_current) ---------------------------
+
+
+def _version(path):
+    return fsutil.file_key(os.lstat(path))
+
+
+def test_exchange_swaps_two_names(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("A")
+    b.write_text("B")
+    fsutil.exchange(str(a), str(b))
+    assert (a.read_text(), b.read_text()) == ("B", "A")
+    with pytest.raises(FileNotFoundError):
+        fsutil.exchange(str(a), str(tmp_path / "missing"))
+
+
+def test_replace_if_current_replaces_the_version_it_was_given(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text("old")
+    path.chmod(0o644)
+    replaced, others = fsutil.replace_if_current(str(path), "new", mode=0o644, expected=_version(path))
+    assert (replaced, others) == (True, []) and path.read_text() == "new"
+    assert path.stat().st_mode & 0o777 == 0o644 and os.listdir(tmp_path) == ["settings.json"]
+
+
+@pytest.mark.parametrize("writer", ["rename", "in place"])
+def test_a_version_that_lands_after_the_last_look_is_put_back(tmp_path, writer):
+    """Another writer's version lands between the caller's last look and the commit (by temp and
+    rename, or by truncating and writing the same inode): it is what the file holds afterwards, and
+    its bytes come back to the caller."""
+    path = tmp_path / "settings.json"
+    path.write_text('{"a": 1}')
+    expected = _version(path)
+
+    def theirs_lands_after_the_last_look():
+        if writer == "rename":
+            (tmp_path / "theirs").write_text('{"a": 1, "b": 2}')
+            os.replace(tmp_path / "theirs", path)
+        else:
+            time.sleep(0.01)  # a new mtime even on a coarse clock
+            path.write_text('{"a": 1, "b": 2}')
+        return True
+
+    replaced, others = fsutil.replace_if_current(str(path), '{"a": 1, "ours": 1}', mode=0o600, expected=expected,
+                                                 only_if=theirs_lands_after_the_last_look)
+    assert replaced is False
+    assert path.read_text() == '{"a": 1, "b": 2}' and others == [b'{"a": 1, "b": 2}']
+    assert os.listdir(tmp_path) == ["settings.json"]
+
+
+def test_without_an_exchange_call_the_commit_is_a_rename(tmp_path, monkeypatch):
+    """Where the system or the file system cannot swap two names (EINVAL on some file systems,
+    no renameat2/renamex_np): a plain rename after the last look, as before."""
+
+    def unsupported(a, b):
+        raise NotImplementedError("EINVAL")
+
+    monkeypatch.setattr(fsutil, "exchange", unsupported)
+    path = tmp_path / "settings.json"
+    path.write_text("old")
+    replaced, others = fsutil.replace_if_current(str(path), "new", mode=0o600, expected=_version(path))
+    assert (replaced, others) == (True, []) and path.read_text() == "new"
+
+
+def test_a_file_created_after_the_last_look_is_not_replaced(tmp_path):
+    path = tmp_path / "settings.json"
+
+    def created_meanwhile():
+        path.write_text("theirs")
+        return True
+
+    replaced, _ = fsutil.replace_if_current(str(path), "ours", mode=0o600, expected=None, only_if=created_meanwhile)
+    assert replaced is False and path.read_text() == "theirs" and os.listdir(tmp_path) == ["settings.json"]
+    replaced, _ = fsutil.replace_if_current(str(tmp_path / "new.json"), "ours", mode=0o600, expected=None)
+    assert replaced is True and (tmp_path / "new.json").read_text() == "ours"

@@ -21,8 +21,8 @@ What is written (`managed_block`):
   user's own values restored. Between spills the file holds nothing of spillover's.
 
 `apply` merges a block into the file as it is now (not as spillover last wrote it), keeps every
-other key and the file's mode, writes through a symlink, and never loses a concurrent write by
-the client or an editor. It does not fight another tool that manages the same keys, and leaves a
+other key and the file's mode, writes through a symlink, and does not lose a concurrent write by
+the client or an editor (`update`). It does not fight another tool that manages the same keys, and leaves a
 file with the user's own `apiKeyHelper` alone.
 """
 
@@ -255,11 +255,12 @@ def _merge(data, block, saved):
 
 def _replace_if_same(real, text, raw, st):
     """Write `text` over `real` unless the file changed since it was read as (raw, st), keeping
-    the file's mode (fsutil.atomic_write's temp file beside it); True when replaced."""
+    the file's mode. Returns (replaced, others): the bytes of each file another writer renamed
+    there between the last look and the commit (put back as they were: fsutil.replace_if_current)."""
 
     def unchanged():
         again, again_st = _read(real)
-        # Content, then inode/mtime last: the window between this check and the rename is a stat.
+        # Content, then inode/mtime last: the window between this check and the commit is a stat.
         if again != raw or _stat_key(again_st) != _stat_key(st):
             return False
         try:
@@ -269,53 +270,127 @@ def _replace_if_same(real, text, raw, st):
         return _stat_key(now_st) == _stat_key(st)
 
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o600
-    return atomic_write(real, text, mode=mode, only_if=unchanged)
+    if st is None:
+        os.makedirs(os.path.dirname(real), mode=0o700, exist_ok=True)
+    return fsutil.replace_if_current(real, text, mode=mode, expected=fsutil.file_key(st), only_if=unchanged,
+                                     read_limit=SETTINGS_MAX_BYTES)
+
+
+def _parse(raw):
+    """The settings object in `raw` ({} for no file or an empty one); ValueError otherwise."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        data = jsonsafe.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError("is not a JSON object")
+    return data
+
+
+_MISSING = object()
+
+
+def _carry(data, carried):
+    """`data` with what each displaced file changed in the object spillover had read: a three-way
+    merge per key (per key of nested objects such as `env` and `hooks`), where a key that `data`
+    already changed itself keeps its value."""
+    if not carried:
+        return data
+    data = json.loads(json.dumps(data))
+    for base, theirs in carried:
+        _three_way(data, base, theirs)
+    return data
+
+
+def _three_way(target, base, theirs):
+    for key in set(base) | set(theirs):
+        was, now = base.get(key, _MISSING), theirs.get(key, _MISSING)
+        if was == now:
+            continue
+        here = target.get(key, _MISSING)
+        if isinstance(now, dict) and isinstance(here, dict) and (was is _MISSING or isinstance(was, dict)):
+            _three_way(here, {} if was is _MISSING else was, now)
+        elif here == was:
+            if now is _MISSING:
+                target.pop(key, None)
+            else:
+                target[key] = now
+
+
+def update(path, change):
+    """The one read-change-write loop for settings.json (`apply`, the hooks, the self-heal).
+
+    `change(data, real, st)` gets the object as the file holds it now ({} for no file) and returns
+    the object to write, or anything else to stop (returned as is). A write by the client or an
+    editor between the read and the commit is never lost: the commit fails, their file stays, the
+    loop reads again, and what a displaced file changed is carried onto the new read (`_carry`).
+    Returns (outcome, value), outcome one of written, unchanged, stopped, busy. Raises ValueError
+    for a file that is not a JSON object and OSError for one spillover cannot read or write."""
+    carried = []
+    for _ in range(RETRIES):
+        real = os.path.realpath(path)
+        raw, st = _read(real)
+        read = _parse(raw)
+        new = change(_carry(read, carried), real, st)
+        if not isinstance(new, dict):
+            return "stopped", new
+        if raw is not None and new == read:
+            return "unchanged", new
+        replaced, others = _replace_if_same(real, json.dumps(new, indent=2, ensure_ascii=False) + "\n", raw, st)
+        if replaced:
+            return "written", new
+        for other in others:
+            try:
+                carried.append((read, _parse(other)))
+            except ValueError:
+                pass  # a half-edited file of theirs: theirs is back in place; nothing to carry
+        time.sleep(0.005)
+    return "busy", None
 
 
 def apply(path, block, *, now=None, state):
     """Merge `block` into the settings file at `path`; `state` is the path of spillover's private
     record for that file (`private_state_path`). Returns a Result; raises only OSError."""
     now = time.time() if now is None else now
-    route, phase = block["route"], block["phase"]
-    plan = route in PLAN_ROUTES
+    plan = block["route"] in PLAN_ROUTES
     private = load_state(state)
-    for _ in range(RETRIES):
-        real = os.path.realpath(path)
-        raw, st = _read(real)
-        data = {}
-        if raw is not None and raw.strip():
-            try:
-                data = jsonsafe.loads(raw)
-            except ValueError as exc:
-                return Result("invalid", reason=f"{path} is not valid JSON ({exc}); fix it, spillover did not write it", route=route, phase=phase)
-            if not isinstance(data, dict) or not isinstance(data.get("env", {}), dict):
-                return Result("invalid", reason=f"{path}: not a settings object with an `env` object; spillover did not write it", route=route, phase=phase)
+    chosen = {}  # the block this attempt writes (a downshift or leaving one changes it)
+
+    def stop(status, reason, block=block):
+        return Result(status, reason=reason, route=block["route"], phase=block["phase"])
+
+    def change(data, real, st):
+        nonlocal private
+        this = block
+        if not isinstance(data.get("env", {}), dict):
+            return stop("invalid", f"{path}: not a settings object with an `env` object; spillover did not write it")
         if st is not None and st.st_uid != os.getuid():
-            return Result("refused", reason=f"{real} belongs to uid {st.st_uid}, not to you; spillover does not write it", route=route, phase=phase)
+            return stop("refused", f"{real} belongs to uid {st.st_uid}, not to you; spillover does not write it")
         env = data.get("env") or {}
         current_helper = data.get(HELPER_KEY)
         if current_helper is not None and helper_target(current_helper) is None:
-            return Result("user-helper", reason=f"{path} has your own apiKeyHelper ({str(current_helper)[:60]}): not a subscription login, left alone", route=route, phase=phase)
+            return stop("user-helper", f"{path} has your own apiKeyHelper ({str(current_helper)[:60]}): not a subscription login, left alone")
         why = _foreign(env, data, private)
         if why:
             if private.get("foreign", {}).get("reason") != why:
                 private["foreign"] = {"reason": why, "since": now}
                 _save_state(state, private)
-            return Result("foreign", reason=why, route=route, phase=phase)
+            return stop("foreign", why)
         if private.pop("foreign", None) is not None:
             _save_state(state, private)
         ours_present = MARKER in env or current_helper is not None
         if plan and not ours_present:
-            if block.get("shift"):
+            if this.get("shift"):
                 # Nothing of a spill to undo: only the downshift's alias goes in (phase 2 at once);
                 # "" for the rest would override the user's own shell values for nothing.
-                block = managed_block(route, list(block["shift"].items()), None, phase=2, credential=block["credential"])
-                phase = 2
+                this = managed_block(this["route"], list(this["shift"].items()), None, phase=2, credential=this["credential"])
             else:
                 if private:
                     _save_state(state, {})  # nothing of spillover's left to bring back
                     private = {}
-                return Result("unchanged", route=route, phase=2)
+                return Result("unchanged", route=this["route"], phase=2)
         old_shift = private.get("shift") if private.get("phase") == 2 else None
         if private.get("phase") == 1 and private.get("shift_change"):
             # Already on the way out of a downshift (its phase 1): the file still holds only the
@@ -323,31 +398,35 @@ def apply(path, block, *, now=None, state):
             # SETTLE_SECONDS) keeps them; the full phase-1 block would put "" over the user's own
             # ANTHROPIC_BASE_URL, which a running session then keeps after phase 2.
             old_shift = dict.fromkeys(name for name in private.get("written") or {} if name in MODEL_VARS)
-        if plan and phase == 1 and old_shift and isinstance(old_shift, dict):
+        if plan and this["phase"] == 1 and old_shift and isinstance(old_shift, dict):
             # Only a downshift is in the file (its phase 2): "" just for the aliases it moved.
-            block = dict(block, env=_leave_shift(block, old_shift), keep_helper=False)
-        if not plan and block["credential"] == "env":
+            this = dict(this, env=_leave_shift(this, old_shift), keep_helper=False)
+        if not plan and this["credential"] == "env":
             ok, why = env_mode_allowed(path)
             if not ok:
-                return Result("refused", reason=f"SPILLOVER_LIVE_CREDENTIAL=env refused: {why}", route=route, phase=phase)
-        if (not plan or block.get("shift")) and not private.get("saved"):
+                return stop("refused", f"SPILLOVER_LIVE_CREDENTIAL=env refused: {why}")
+        if (not plan or this.get("shift")) and not private.get("saved"):
             # Before the first spill (or downshift) write: the user's own values of the keys spillover manages.
             private["saved"] = {"env": {k: v for k, v in env.items() if k in MANAGED_ENV and k != MARKER},
                                 "had_env": "env" in data}
             _save_state(state, private)
-        new = _merge(data, block, private.get("saved") or {})
-        if raw is not None and new == data:
-            _record(state, private, block, now)
-            return Result("unchanged", route=route, phase=phase)
-        text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
-        if st is None:
-            os.makedirs(os.path.dirname(real), mode=0o700, exist_ok=True)
-        if _replace_if_same(real, text, raw, st):
-            _record(state, private, block, now)
-            dropped = current_helper is not None and HELPER_KEY not in new
-            return Result("written", changed=True, route=route, phase=phase, dropped_helper=dropped)
-        time.sleep(0.005)
-    return Result("busy", reason=f"{path} kept changing while spillover wrote it; the next tick retries", route=route, phase=phase)
+        chosen["block"], chosen["dropped"] = this, current_helper is not None
+        return _merge(data, this, private.get("saved") or {})
+
+    try:
+        outcome, value = update(path, change)
+    except ValueError as exc:
+        return stop("invalid", f"{path} {exc}; fix it, spillover did not write it")
+    if outcome == "stopped":
+        return value
+    if outcome == "busy":
+        return stop("busy", f"{path} kept changing while spillover wrote it; the next tick retries")
+    written = chosen["block"]
+    _record(state, private, written, now)
+    if outcome == "unchanged":
+        return Result("unchanged", route=written["route"], phase=written["phase"])
+    return Result("written", changed=True, route=written["route"], phase=written["phase"],
+                  dropped_helper=chosen["dropped"] and HELPER_KEY not in value)
 
 
 def _leave_shift(block, old_shift):
