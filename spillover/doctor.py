@@ -7,7 +7,6 @@ no recent answer. Exit status 1 when anything is ✖, else 0. Secrets are never 
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 
