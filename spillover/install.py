@@ -626,16 +626,12 @@ def is_ours(statusline):
 
 
 def _load_settings(path):
-    text = _read(path)
-    if text is None or not text.strip():
-        return {}
+    from spillover.publishers.claude_settings import parse_settings
+
     try:
-        data = json.loads(text)
+        return parse_settings(_read(path))
     except ValueError as exc:
-        raise SpilloverError(f"{path} is not valid JSON ({exc}); fix it first, nothing was changed") from None
-    if not isinstance(data, dict):
-        raise SpilloverError(f"{path} is not a JSON object; fix it first, nothing was changed")
-    return data
+        raise SpilloverError(f"{path} {exc}; fix it first, nothing was changed") from None
 
 
 def _dump(data):

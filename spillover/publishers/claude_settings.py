@@ -276,7 +276,7 @@ def _replace_if_same(real, text, raw, st):
                                      read_limit=SETTINGS_MAX_BYTES)
 
 
-def _parse(raw):
+def parse_settings(raw):
     """The settings object in `raw` ({} for no file or an empty one); ValueError otherwise."""
     if raw is None or not raw.strip():
         return {}
@@ -332,7 +332,7 @@ def update(path, change):
     for _ in range(RETRIES):
         real = os.path.realpath(path)
         raw, st = _read(real)
-        read = _parse(raw)
+        read = parse_settings(raw)
         new = change(_carry(read, carried), real, st)
         if not isinstance(new, dict):
             return "stopped", new
@@ -343,7 +343,7 @@ def update(path, change):
             return "written", new
         for other in others:
             try:
-                carried.append((read, _parse(other)))
+                carried.append((read, parse_settings(other)))
             except ValueError:
                 pass  # a half-edited file of theirs: theirs is back in place; nothing to carry
         time.sleep(0.005)
