@@ -55,9 +55,12 @@ class Sandbox:
         path.chmod(0o600)
         return path
 
-    def run(self, *args, env=None, input=None, timeout=60, check=False):
+    def run(self, *args, env=None, input=None, timeout=60, check=False, at=None):
+        """`python -m spillover ARGS` in the sandbox; `at`: faketime's clock for the whole process
+        (an offset such as '+3m', or '@2030-01-01 00:00:00')."""
         full_env = dict(self.env, **(env or {}))
-        proc = subprocess.run([sys.executable, "-m", "spillover", *args], cwd=self.root, env=full_env,
+        clock = ["faketime", "-f", at] if at else []
+        proc = subprocess.run([*clock, sys.executable, "-m", "spillover", *args], cwd=self.root, env=full_env,
                               input=input, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"spillover {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

@@ -1,8 +1,6 @@
 """`spillover history [--since 7d] [--json]` (issue 5): flips, time on each route, OpenRouter spend."""
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,8 +12,7 @@ POLL = {"SPILLOVER_POLL_MINUTES": "0"}
 
 
 def run_at(sandbox, offset, *args):
-    return subprocess.run(["faketime", "-f", offset, sys.executable, "-m", "spillover", *args], cwd=sandbox.root,
-                          env=dict(sandbox.env, **POLL), capture_output=True, text=True, timeout=60, check=True)
+    return sandbox.run(*args, env=POLL, at=offset, check=True)
 
 
 def test_spill_recorded_by_real_ticks(wired):

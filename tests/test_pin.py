@@ -16,9 +16,7 @@ POLL = {"SPILLOVER_POLL_MINUTES": "0"}
 
 def run_at(sandbox, offset, *args, env=None):
     """`python -m spillover ARGS` with the clock moved by `offset` (e.g. '+31m') for the whole process."""
-    full = dict(sandbox.env, **(env or {}))
-    return subprocess.run(["faketime", "-f", offset, sys.executable, "-m", "spillover", *args], cwd=sandbox.root,
-                          env=full, capture_output=True, text=True, timeout=60)
+    return sandbox.run(*args, env=env, at=offset)
 
 
 def check_json(sandbox, env=None):
@@ -135,9 +133,9 @@ def test_pin_waits_for_a_running_tick_so_the_files_show_the_pin(wired, verb):
     assert wired.state()["route"] == "openrouter"
     # The slow tick: the usage endpoint answers after 3 s (SPILLOVER_TIMEOUT raised to 6 for it).
     wired.usage.set("/api/oauth/usage", fakes.Reply(json=fakes.usage_body(used), delay=3.0))
+    before = len(wired.usage.requests)
     slow = subprocess.Popen([sys.executable, "-m", "spillover", "tick", "--poll"], env=dict(wired.env, SPILLOVER_TIMEOUT="6", **POLL),
                             cwd=wired.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    before = len(wired.usage.requests)
     deadline = time.monotonic() + 20
     while len(wired.usage.requests) == before and time.monotonic() < deadline:
         time.sleep(0.05)  # until the slow tick is inside its request (it has read pin.json by then)

@@ -84,13 +84,14 @@ def test_key_under_floor_stays_on_plan_and_check_says_blocked(wired):
 
 
 def test_reset_passed_and_low_reading_returns_to_plan(wired):
-    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0, resets_in=2))
+    # The window resets two minutes on; the second tick runs three minutes on (faketime), so a slow
+    # first tick cannot see the reset pass before it decides.
+    wired.usage.set("/api/oauth/usage", json=fakes.usage_body(96.0, resets_in=120))
     tick(wired, **POLL_NOW)
     assert check(wired) == 3
-    time.sleep(2.2)
     wired.usage.set("/api/oauth/usage", json=fakes.usage_body(10.0, resets_in=5 * 3600))
-    tick(wired, **POLL_NOW)
-    assert check(wired) == 0
+    wired.run("tick", env=POLL_NOW, at="+3m", check=True)
+    assert wired.run("check", at="+3m").returncode == 0
     assert "five_hour back to 10%" in wired.state()["reason"]
     history = [json.loads(line) for line in (wired.state_dir / "history.jsonl").read_text().splitlines()]
     assert [(h["from"], h["route"]) for h in history] == [("plan", "openrouter"), ("openrouter", "plan")]
