@@ -156,7 +156,7 @@ def test_a_fable_wall_downshifts_on_the_plan_until_its_reset(wired):
     assert history[-1]["downshift"] is None and history[-1]["downshift_before"] == "fable>opus"
     # In settings.json the alias is "" first (a running session keeps a removed key's value), then gone.
     assert json.loads(settings.read_text())["env"]["ANTHROPIC_DEFAULT_FABLE_MODEL"] == ""
-    tick(wired, reset + 60 + cs.SETTLE_SECONDS + 1, **env)
+    tick(wired, reset + 60 + cs.SETTLE_SECONDS + 60, **env)  # a whole minute: each faketime clock starts at process start
     assert "ANTHROPIC_DEFAULT_FABLE_MODEL" not in json.loads(settings.read_text()).get("env", {})
 
 
