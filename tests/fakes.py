@@ -20,6 +20,7 @@ class Reply:
     delay: float = 0.0  # seconds before the status line (a hang when large)
     trickle: float = 0.0  # seconds between body bytes
     header_trickle: float = 0.0  # seconds between header lines (30 lines), before the body
+    until: threading.Event | None = None  # held until the test sets it (at most 60 s): a hold that ends on an event, not a time
 
 
 class FakeServer:
@@ -48,6 +49,8 @@ class FakeServer:
                     reply = Reply(404, {"error": {"code": 404, "message": "Resource not found"}})
                 if reply.delay:
                     server.closing.wait(reply.delay)
+                if reply.until is not None:
+                    reply.until.wait(60)
                 data = reply.body if reply.body is not None else json.dumps(reply.json).encode()
                 try:
                     self.send_response(reply.status)
