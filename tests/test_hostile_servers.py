@@ -56,7 +56,7 @@ def test_trickled_headers_end_at_the_deadline():
         started = time.monotonic()
         with pytest.raises(SourceError) as err:
             http.get_json(f"{server.url}/slow", headers={}, timeout=1.5, name="slow server")
-        assert time.monotonic() - started < 1.5 + 1.0
+        assert time.monotonic() - started < 1.5 + 5.0  # ends near the deadline, not after 30 s of headers
         assert "slow server" in str(err.value) and err.value.kind == "unavailable"
     finally:
         server.close()
@@ -350,7 +350,7 @@ def test_a_hung_stage_is_cut_off_at_the_hard_deadline_releasing_the_lock(wired):
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", hang], env=env, cwd=wired.root, capture_output=True, text=True, timeout=60)
     took = time.monotonic() - started
-    assert proc.returncode != 0 and took < 3 * 0.5 + 5 + 3, (proc.returncode, took, proc.stderr)
+    assert proc.returncode != 0 and took < 3 * 0.5 + 5 + 10, (proc.returncode, took, proc.stderr)
     assert "cut off at the hard deadline" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     state = wired.state()
     assert state["route"] == "openrouter" and "reading local sources (statusline" in state["cut_off"], state.get("cut_off")

@@ -217,7 +217,7 @@ def _flip_states(route="openrouter"):
 
 
 def test_hook_past_its_timeout_is_killed(sandbox, tmp_path, monkeypatch):
-    monkeypatch.setattr(notify, "TIMEOUT", 0.5)
+    monkeypatch.setattr(notify, "TIMEOUT", 3)  # time for sh to start and write its pid, even on a loaded machine
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no notify-send here
     pidfile = tmp_path / "pid"
     cfg = _cfg(sandbox, SPILLOVER_NOTIFY="on", SPILLOVER_NOTIFY_COMMAND=f"sh -c 'echo $$ > {pidfile}; exec sleep 30'")
