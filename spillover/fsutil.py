@@ -203,7 +203,7 @@ def file_key(info):
     return None if info is None else (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-_EXCHANGE = []  # [callable or None], found once per process
+_EXCHANGE = []  # [(swap call or None, get_errno)], looked up once per process
 
 
 def _exchange_call():

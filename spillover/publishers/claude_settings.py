@@ -200,10 +200,6 @@ def _read(real):
         raise OSError(f"{exc}; spillover does not write it") from None
 
 
-def _stat_key(st):
-    return None if st is None else (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size)
-
-
 def _foreign(env, data, private):
     """Why another tool seems to manage the keys of this file, or ""."""
     if MARKER in env:
@@ -261,13 +257,13 @@ def _replace_if_same(real, text, raw, st):
     def unchanged():
         again, again_st = _read(real)
         # Content, then inode/mtime last: the window between this check and the commit is a stat.
-        if again != raw or _stat_key(again_st) != _stat_key(st):
+        if again != raw or fsutil.file_key(again_st) != fsutil.file_key(st):
             return False
         try:
             now_st = os.stat(real)
         except FileNotFoundError:
             now_st = None
-        return _stat_key(now_st) == _stat_key(st)
+        return fsutil.file_key(now_st) == fsutil.file_key(st)
 
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o600
     if st is None:
@@ -358,7 +354,7 @@ def apply(path, block, *, now=None, state):
     private = load_state(state)
     chosen = {}  # the block this attempt writes (a downshift or leaving one changes it)
 
-    def stop(status, reason, block=block):
+    def stop(status, reason):
         return Result(status, reason=reason, route=block["route"], phase=block["phase"])
 
     def change(data, real, st):
